@@ -1,0 +1,184 @@
+"""`python -m remediators ...`: evaluate, replay, scan, audit, report (design section 5).
+
+`evaluate` is pure (ARM bodies in, findings out) so a reviewer can check a cache from saved `az rest`
+output with no storage or credentials. `replay` and `scan` use the same settings, leases, state table and
+audit trail as the Function App, so running them beside the app is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import arm_bodies
+from .baseline import BaselineError, load_baseline
+from .engine import Outcome, ReconcileResult
+from .events import parse_message
+from .resource_ids import InvalidResourceId, Scope, parse_scope
+from .settings import Settings, SettingsError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit 2."""
+
+
+def _load_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliError(f"{what}: {path} is not valid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        baseline = load_baseline(args.baseline)
+    except BaselineError as exc:
+        raise CliError(f"baseline: {exc}") from None
+    try:
+        snap = arm_bodies.snapshot(
+            _load_json(args.resource, "--resource"),
+            firewall=_load_json(args.firewall_rules, "--firewall-rules") if args.firewall_rules else None,
+            diagnostics=(
+                _load_json(args.diagnostic_settings, "--diagnostic-settings") if args.diagnostic_settings else None
+            ),
+        )
+    except (arm_bodies.InvalidBody, InvalidResourceId) as exc:
+        raise CliError(str(exc)) from None
+    findings = baseline.evaluate(snap, now=datetime.now(UTC))
+    json.dump({"resource_id": snap.cache_id.arm_id, "findings": [f.as_dict() for f in findings]}, out, indent=2)
+    out.write("\n")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- runtime commands
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from .runtime import Runtime
+
+    raw = Path(args.events).read_bytes() if Path(args.events).exists() else None
+    if raw is None:
+        raise CliError(f"replay: cannot read {args.events}")
+    rt = Runtime.build(_settings())
+    counts: dict[str, int] = {}
+    try:
+        for parsed in parse_message(raw):
+            outcome = rt.engine.handle_event(parsed, dry_run=args.dry_run, source="cli-flag")
+            counts[str(outcome)] = counts.get(str(outcome), 0) + 1
+    finally:
+        rt.audit.close()
+    json.dump({"events": sum(counts.values()), "outcomes": counts}, out)
+    out.write("\n")
+    return EXIT_DEFERRED if counts.get(str(Outcome.DEFERRED)) else EXIT_OK
+
+
+def _progress(stream: TextIO):
+    def show(done: int, total: int, result: ReconcileResult) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        stream.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total} "
+                     f"{result.cache.name}: {result.outcome}".ljust(100))
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
+    from .runtime import Runtime
+    from .scan import MemoryDeferrer, ScopeNotAllowed, run_scan
+
+    raw_scope = f"/subscriptions/{args.subscription}"
+    if args.resource_group:
+        raw_scope += f"/resourceGroups/{args.resource_group}"
+    try:
+        scope: Scope = parse_scope(raw_scope)
+    except InvalidResourceId as exc:
+        raise CliError(f"scan: {exc}") from None
+    deferrer = MemoryDeferrer()
+    rt = Runtime.build(_settings(), deferrer=deferrer)
+    try:
+        report = run_scan(rt, deferrer, scope, dry_run=args.dry_run, retry_for_seconds=args.retry_for,
+                          progress=_progress(sys.stderr))
+    except ScopeNotAllowed as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        rt.audit.close()
+    summary: dict[str, Any] = {"scanId": report.scan_id, "caches": len(report.results) + len(report.still_deferred)}
+    outcomes: dict[str, int] = {}
+    for r in report.results:
+        outcomes[str(r.outcome)] = outcomes.get(str(r.outcome), 0) + 1
+    summary["outcomes"] = outcomes
+    summary["stillDeferred"] = [i.cache.arm_id for i in report.still_deferred]
+    json.dump(summary, out, indent=2)
+    out.write("\n")
+    return EXIT_DEFERRED if report.still_deferred else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m remediators", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="evaluate saved ARM bodies against the baseline (pure, no Azure)")
+    ev.add_argument("--resource", required=True, help="cache GET body (JSON)")
+    ev.add_argument("--firewall-rules", help="firewallRules list body (JSON)")
+    ev.add_argument("--diagnostic-settings", help="diagnosticSettings list body (JSON)")
+    ev.add_argument("--baseline", help="baseline document (path or inline JSON); default: shipped baseline")
+    ev.set_defaults(func=cmd_evaluate)
+
+    rp = sub.add_parser("replay", help="process an Event Grid delivery body synchronously, as the triggers would")
+    rp.add_argument("events", help="JSON array of events (Event Grid or CloudEvents schema)")
+    rp.add_argument("--dry-run", action="store_true", help="write nothing to Azure (can only make it drier)")
+    rp.set_defaults(func=cmd_replay)
+
+    sc = sub.add_parser("scan", help="reconcile every cache in a subscription or resource group in-process")
+    sc.add_argument("--subscription", required=True)
+    sc.add_argument("--resource-group")
+    sc.add_argument("--dry-run", action="store_true")
+    sc.add_argument("--retry-for", type=float, default=120.0,
+                    help="seconds to keep retrying deferred caches before listing them (exit 3)")
+    sc.set_defaults(func=cmd_scan)
+
+    _add_audit_commands(sub)
+    return p
+
+
+def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .audit import cli as audit_cli
+
+    audit_cli.add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args, out))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

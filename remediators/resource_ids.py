@@ -1,0 +1,209 @@
+"""Strict, case-insensitive parsing of ARM resource IDs for the caches redis-warden governs.
+
+ARM treats IDs and types case-insensitively (`Microsoft.Cache/Redis`, `microsoft.cache/redis`), but an ID
+that comes from an event or an HTTP request is untrusted input: anything that is not exactly a cache, one of
+its child resources, or an extension resource on it, is refused with a reason. No normalisation that could
+make two different resources look alike (percent-decoding, `..`, Unicode folding) is ever applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+# ASCII only: look-alike Unicode letters must not pass as a provider name or a cache name.
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RG = re.compile(r"^[A-Za-z0-9_.()\-]{1,90}$")
+_REDIS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+_CHILD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,260}$")
+MAX_ID_LENGTH = 2048
+
+
+class InvalidResourceId(ValueError):
+    """The string is not an ARM ID of a cache we govern; the message says why."""
+
+
+class CacheKind(StrEnum):
+    REDIS = "Microsoft.Cache/redis"
+    REDIS_ENTERPRISE = "Microsoft.Cache/redisEnterprise"
+
+    @property
+    def arm_type_segment(self) -> str:
+        """The type segment as ARM itself spells it in resource IDs."""
+        return "Redis" if self is CacheKind.REDIS else "redisEnterprise"
+
+
+_KINDS = {"redis": CacheKind.REDIS, "redisenterprise": CacheKind.REDIS_ENTERPRISE}
+
+# Child resource types that belong to their cache (a write to one re-evaluates the cache).
+CHILD_TYPES = {
+    CacheKind.REDIS: {
+        "firewallrules",
+        "privateendpointconnections",
+        "linkedservers",
+        "patchschedules",
+        "accesspolicies",
+        "accesspolicyassignments",
+    },
+    CacheKind.REDIS_ENTERPRISE: {"databases", "privateendpointconnections"},
+}
+# Extension resources (`.../providers/<ns>/<type>/<name>` on top of the cache or a database).
+EXTENSION_TYPES = {
+    ("microsoft.insights", "diagnosticsettings"),
+    ("microsoft.authorization", "locks"),
+    ("microsoft.authorization", "roleassignments"),
+}
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """A cache: subscription, resource group, kind and name. Equality and hashing are case-insensitive."""
+
+    subscription_id: str
+    resource_group: str
+    kind: CacheKind
+    name: str
+
+    @property
+    def arm_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Cache/{self.kind.arm_type_segment}/{self.name}"
+        )
+
+    @property
+    def key(self) -> str:
+        """Case-folded ID, used for leases, dedup and comparisons."""
+        return self.arm_id.lower()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResourceId) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __str__(self) -> str:
+        return self.arm_id
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A subscription, a resource group in it, or a single cache: what a scan or a baseline scope covers."""
+
+    subscription_id: str
+    resource_group: str | None = None
+    cache: ResourceId | None = None
+
+    @property
+    def arm_id(self) -> str:
+        if self.cache is not None:
+            return self.cache.arm_id
+        if self.resource_group is not None:
+            return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+        return f"/subscriptions/{self.subscription_id}"
+
+    def contains(self, cache: ResourceId) -> bool:
+        if cache.subscription_id.lower() != self.subscription_id.lower():
+            return False
+        if self.cache is not None:
+            return self.cache == cache
+        if self.resource_group is not None:
+            return cache.resource_group.lower() == self.resource_group.lower()
+        return True
+
+    @property
+    def depth(self) -> int:
+        """0 subscription, 1 resource group, 2 cache: a more specific scope wins."""
+        return 2 if self.cache is not None else 1 if self.resource_group is not None else 0
+
+
+def _segments(raw: object) -> list[str]:
+    if not isinstance(raw, str):
+        raise InvalidResourceId("resource id must be a string")
+    if len(raw) > MAX_ID_LENGTH:
+        raise InvalidResourceId(f"resource id longer than {MAX_ID_LENGTH} characters")
+    if not raw.isascii() or not raw.isprintable():
+        raise InvalidResourceId("resource id contains non-ASCII or control characters")
+    if "%" in raw or "\\" in raw or "?" in raw or "#" in raw:
+        raise InvalidResourceId("resource id contains encoded or reserved characters")
+    if not raw.startswith("/"):
+        raise InvalidResourceId("resource id must start with '/subscriptions/'")
+    body = raw[1:-1] if raw.endswith("/") else raw[1:]  # one trailing slash is harmless; more is not
+    parts = body.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InvalidResourceId("resource id has an empty, '.' or '..' segment")
+    return parts
+
+
+def _subscription(parts: list[str]) -> str:
+    if len(parts) < 2 or parts[0].lower() != "subscriptions":
+        raise InvalidResourceId("resource id must start with '/subscriptions/{id}'")
+    if not _GUID.match(parts[1]):
+        raise InvalidResourceId("subscription id is not a GUID")
+    return parts[1].lower()
+
+
+def _cache_at(parts: list[str]) -> ResourceId:
+    """parts[0:8] must be subscriptions/S/resourceGroups/RG/providers/Microsoft.Cache/<type>/<name>."""
+    sub = _subscription(parts)
+    if len(parts) < 8:
+        raise InvalidResourceId("resource id is not a cache: too few segments")
+    if parts[2].lower() != "resourcegroups" or not _RG.match(parts[3]) or parts[3].endswith("."):
+        raise InvalidResourceId("resource group segment is missing or invalid")
+    if parts[4].lower() != "providers":
+        raise InvalidResourceId("expected '/providers/' after the resource group")
+    if parts[5].lower() != "microsoft.cache":
+        raise InvalidResourceId(f"provider {parts[5]!r} is not Microsoft.Cache")
+    kind = _KINDS.get(parts[6].lower())
+    if kind is None:
+        raise InvalidResourceId(f"Microsoft.Cache/{parts[6]} is not a cache type redis-warden governs")
+    name = parts[7]
+    if not _REDIS_NAME.match(name):
+        raise InvalidResourceId(f"cache name {name!r} is invalid")
+    return ResourceId(sub, parts[3], kind, name)
+
+
+def parse_cache_id(raw: object) -> ResourceId:
+    """Parse an ID that must name a cache itself (no child resource)."""
+    parts = _segments(raw)
+    cache = _cache_at(parts)
+    if len(parts) != 8:
+        raise InvalidResourceId("resource id names a child resource, not a cache")
+    return cache
+
+
+def cache_of(raw: object) -> ResourceId:
+    """The cache that a resource ID belongs to: the cache itself, a known child resource
+    (`firewallRules/x`, `databases/default`, ...) or a known extension resource on either
+    (`providers/Microsoft.Insights/diagnosticSettings/x`). Anything else is refused."""
+    parts = _segments(raw)
+    cache = _cache_at(parts)
+    rest = parts[8:]
+    if rest and rest[0].lower() != "providers":
+        if len(rest) < 2 or rest[0].lower() not in CHILD_TYPES[cache.kind]:
+            raise InvalidResourceId(f"{rest[0]!r} is not a child resource type of {cache.kind}")
+        if not _CHILD_NAME.match(rest[1]):
+            raise InvalidResourceId("child resource name is invalid")
+        rest = rest[2:]
+    if rest:
+        if len(rest) != 4 or rest[0].lower() != "providers":
+            raise InvalidResourceId("unexpected segments after the cache")
+        if (rest[1].lower(), rest[2].lower()) not in EXTENSION_TYPES:
+            raise InvalidResourceId(f"extension {rest[1]}/{rest[2]} is not one redis-warden follows")
+        if not _CHILD_NAME.match(rest[3]):
+            raise InvalidResourceId("extension resource name is invalid")
+    return cache
+
+
+def parse_scope(raw: object) -> Scope:
+    """A subscription, resource group or cache ID (as accepted by `POST /api/scans`)."""
+    parts = _segments(raw)
+    sub = _subscription(parts)
+    if len(parts) == 2:
+        return Scope(sub)
+    if len(parts) == 4:
+        if parts[2].lower() != "resourcegroups" or not _RG.match(parts[3]) or parts[3].endswith("."):
+            raise InvalidResourceId("resource group segment is missing or invalid")
+        return Scope(sub, parts[3])
+    return Scope(sub, parts[3] if len(parts) > 3 else None, parse_cache_id(raw))

@@ -1,0 +1,72 @@
+"""What every rule declares about itself and what it gets to evaluate with.
+
+Rules are pure: they look at a `CacheSnapshot` and a `RuleContext` and return a `Verdict`. The baseline
+turns a verdict into a `Finding` by adding the configured effect, the severity and any exemption, so a rule
+never needs to know how it is configured to be enforced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from ..models import CacheSnapshot, Effect, Remediation, Severity, Status
+from ..resource_ids import CacheKind
+
+RemediationKind = Literal["patch", "firewall", "diagnostic-setting", "metric-alerts", "manual", "none"]
+SnapshotInput = Literal[
+    "firewall_rules",
+    "diagnostic_settings",
+    "diagnostic_categories",
+    "linked_servers",
+    "metric_alerts",
+    "private_dns_zone_groups",  # per approved private endpoint: its privateDnsZoneGroups (Microsoft.Network)
+]
+
+
+@dataclass(frozen=True)
+class RuleMetadata:
+    """Prowler-style check metadata: enough to generate the catalogue and explain every finding."""
+
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    resource_types: tuple[CacheKind, ...]
+    default_effect: Effect
+    remediation_kind: RemediationKind
+    remediation: str  # how it is fixed, in words
+    what_could_break: str
+    azure_policy: tuple[str, ...] = ()  # built-in definition ids (first 8 hex digits are enough to cite)
+    psrule: tuple[str, ...] = ()
+    checkov: tuple[str, ...] = ()
+    pitfalls: tuple[str, ...] = ()
+    disruptive: bool = False  # remediation only with an opt-in and inside a maintenance window
+    needs: frozenset[SnapshotInput] = frozenset()  # snapshot inputs beyond the cache GET body
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Everything a rule may consult besides the snapshot, already resolved for this cache's scope."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    now: datetime | None = None
+    opted_in: bool = False  # the scope opted in to this rule's disruptive remediation
+    in_maintenance_window: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reason: str
+    before: Any = None
+    after: Any = None
+    remediation: Remediation | None = None
+
+
+class Rule(Protocol):
+    metadata: RuleMetadata
+
+    def evaluate(self, snapshot: CacheSnapshot, ctx: RuleContext) -> Verdict: ...

@@ -1,0 +1,62 @@
+"""The rule registry: every control redis-warden knows, in one ordered tuple.
+
+To add a rule, write `remediators/rules/<name>.py` exposing `RULE` (an object with `.metadata` and
+`.evaluate(snapshot, ctx) -> Verdict`) and append its module name to `RULE_MODULES`. The order here is the
+order findings are reported in, so keep it stable. Rule ids must be unique; a duplicate or a module without a
+usable `RULE` fails at import, so a broken registry can never run with a rule silently missing.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from .base import Rule
+
+RULE_MODULES: tuple[str, ...] = (
+    "non_ssl_port",
+    "tls_min_version",
+    "firewall",
+    # other engineers: append one line per rule module below
+    "public_network_access",
+    "entra_auth",
+    "access_keys",
+    "diagnostic_logs",
+    "data_residency",
+    "no_auth",
+    "metric_alerts",
+)
+
+
+def _load(module_names: tuple[str, ...]) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for name in module_names:
+        module = import_module(f"{__name__}.{name}")
+        rule = getattr(module, "RULE", None)
+        if rule is None or not callable(getattr(rule, "evaluate", None)) or not hasattr(rule, "metadata"):
+            raise ImportError(f"rules module {name!r} does not expose RULE with metadata and evaluate()")
+        rule_id = rule.metadata.id
+        if rule_id in seen:
+            raise ImportError(f"duplicate rule id {rule_id!r} (module {name!r})")
+        seen.add(rule_id)
+        rules.append(rule)
+    return tuple(rules)
+
+
+ALL_RULES: tuple[Rule, ...] = _load(RULE_MODULES)
+_BY_ID: dict[str, Rule] = {r.metadata.id: r for r in ALL_RULES}
+
+
+def rule_by_id(rule_id: str) -> Rule:
+    """The registered rule with this id; KeyError names the unknown id (baseline validation relies on it)."""
+    try:
+        return _BY_ID[rule_id]
+    except KeyError:
+        raise KeyError(f"unknown rule id {rule_id!r}") from None
+
+
+def rule_ids() -> tuple[str, ...]:
+    return tuple(_BY_ID)
+
+
+__all__ = ["ALL_RULES", "RULE_MODULES", "rule_by_id", "rule_ids"]

@@ -1,0 +1,94 @@
+"""The audit subcommands as plain functions: parsed arguments in, text on a stream and an exit code out.
+
+The CLI (`python -m remediators audit ...`, `report`) only parses arguments and builds the blob service
+from the app's storage settings; `--file` needs no storage. Exit codes: 0 success, 1 verification found
+tampering, 2 bad arguments (a message on `err`, nothing on `out`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from .export import Filter, run_export, run_show
+from .londontime import parse_uk_date
+from .reader import TrailSource, open_source
+from .report import run_report
+from .verify import run_verify
+
+EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
+
+
+def _source(file: str | None, blob_service: Any, container: str, checkpoint_container: str) -> TrailSource:
+    return open_source(file=file, blob_service=blob_service, container=container,
+                       checkpoint_container=checkpoint_container)
+
+
+def _filter(since: str | None, until: str | None, cache: str | None, rule: str | None) -> Filter:
+    return Filter(since=parse_uk_date(since) if since else None, until=parse_uk_date(until) if until else None,
+                  cache=cache, rule=rule)
+
+
+def audit_verify(
+    *, file: str | None = None, blob_service: Any = None, container: str = "audit",
+    checkpoint_container: str = "audit-checkpoints", key_fingerprint: str | Sequence[str] | None = None,
+    out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    """`audit verify [--file PATH] [--key-fingerprint FP[,FP...]]` (several keys while one is rotated out)."""
+    fps = key_fingerprint.split(",") if isinstance(key_fingerprint, str) else key_fingerprint
+    try:
+        source = _source(file, blob_service, container, checkpoint_container)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err or sys.stderr)
+        return EXIT_USAGE
+    return run_verify(source, fps, out or sys.stdout)
+
+
+def audit_export(
+    *, format: str, since: str | None = None, until: str | None = None, cache: str | None = None,
+    rule: str | None = None, file: str | None = None, blob_service: Any = None, container: str = "audit",
+    checkpoint_container: str = "audit-checkpoints", out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    """`audit export --format csv|json [--since DD/MM/YYYY] [--until DD/MM/YYYY] [--cache ID] [--rule R]`."""
+    try:
+        flt = _filter(since, until, cache, rule)
+        if format not in ("csv", "json"):
+            raise ValueError(f"--format must be csv or json, not {format!r}")
+        source = _source(file, blob_service, container, checkpoint_container)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err or sys.stderr)
+        return EXIT_USAGE
+    return run_export(source, format, flt, out or sys.stdout)
+
+
+def audit_show(
+    *, since: str | None = None, until: str | None = None, cache: str | None = None, rule: str | None = None,
+    file: str | None = None, blob_service: Any = None, container: str = "audit",
+    checkpoint_container: str = "audit-checkpoints", out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    """`audit show [filters as export]`: a readable table."""
+    try:
+        flt = _filter(since, until, cache, rule)
+        source = _source(file, blob_service, container, checkpoint_container)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err or sys.stderr)
+        return EXIT_USAGE
+    return run_show(source, flt, out or sys.stdout)
+
+
+def posture_report(
+    *, format: str, file: str | None = None, blob_service: Any = None, container: str = "audit",
+    checkpoint_container: str = "audit-checkpoints", out: TextIO | None = None, err: TextIO | None = None,
+    now: datetime | None = None,
+) -> int:
+    """`report --format csv|json`: open findings by severity, exemptions and expiry, last remediation."""
+    try:
+        if format not in ("csv", "json"):
+            raise ValueError(f"--format must be csv or json, not {format!r}")
+        source = _source(file, blob_service, container, checkpoint_container)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err or sys.stderr)
+        return EXIT_USAGE
+    return run_report(source, format, out or sys.stdout, now)

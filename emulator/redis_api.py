@@ -1,0 +1,267 @@
+"""Microsoft.Cache/redis (api-version 2024-11-01): caches, firewall rules, private endpoint connections.
+
+Handlers get the store and a parsed `Call`, and either return a `Reply` or raise `ArmHttpError` with ARM's
+code and wording. The PATCH is a long-running operation in one of the two shapes the spec allows,
+chosen per server: `updating` (200 with `provisioningState: Updating`, finished when polled by GET) or
+`accepted` (202 + `Location` to an operation URL that answers 202 until done, then 200 with the resource).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from . import errors
+from .calls import Call, Reply, WriteEvent
+from .errors import ArmHttpError
+from .spec import Spec, parse_json
+from .store import CacheState, Store, rule_item
+
+LRO_SHAPES = ("updating", "accepted")
+RULE_NAME = re.compile(r"^\w+$", re.ASCII)
+# Redis refuses to change these together in one request (az-cli #20997: publicNetworkAccess + identity;
+# design section 4: redisVersion + publicNetworkAccess).
+EXCLUSIVE_UPDATES = ("properties.publicNetworkAccess", "identity", "properties.redisVersion")
+RETIRED_TLS = ("1.0", "1.1")
+
+
+@dataclass
+class RedisApi:
+    store: Store
+    spec: Spec
+    lro_shape: str = "updating"
+    page_size: int = 2
+    retry_after: int = 0
+    busy_retry_after: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.lro_shape not in LRO_SHAPES:
+            raise ValueError(f"lro_shape must be one of {LRO_SHAPES}, not {self.lro_shape!r}")
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+
+    # ------------------------------------------------------------------------------------------ lookups
+
+    def cache(self, sub: str, rg: str, name: str, *, method: str, resource: str) -> CacheState:
+        """The cache, or ARM's 404 for the first missing scope; injected faults fire here."""
+        sub = sub.lower()
+        if sub not in self.store.subscriptions:
+            raise errors.subscription_not_found(sub)
+        if (sub, rg.lower()) not in self.store.resource_groups:
+            raise errors.resource_group_not_found(rg)
+        state = self.store.find(sub, rg, name)
+        if state is None:
+            raise errors.not_found(f"Microsoft.Cache/Redis/{name}", rg)
+        fault = self.store.take_fault(state, method, resource)
+        if fault is not None:
+            headers = {"Retry-After": str(fault["retryAfter"])} if "retryAfter" in fault else {}
+            raise ArmHttpError(
+                fault["status"],
+                fault.get("code", "InjectedFault"),
+                fault.get("message", f"Fault injected by the emulator for {method} {resource}."),
+                headers=headers,
+            )
+        return state
+
+    def _page(self, call: Call, items: list[dict[str, Any]]) -> Reply:
+        try:
+            start = int(call.query.get("$skiptoken", "0"))
+        except ValueError as exc:
+            raise errors.bad_request("The $skiptoken is invalid.", "$skiptoken") from exc
+        page = items[start : start + self.page_size]
+        body: dict[str, Any] = {"value": page}
+        if start + self.page_size < len(items):
+            query = urlencode({"api-version": call.query["api-version"], "$skiptoken": start + self.page_size})
+            body["nextLink"] = f"{call.base_url}{call.path}?{query}"
+        return Reply(200, body)
+
+    # ------------------------------------------------------------------------------------------ caches
+
+    def list_by_subscription(self, call: Call, sub: str) -> Reply:
+        sub = sub.lower()
+        if sub not in self.store.subscriptions:
+            raise errors.subscription_not_found(sub)
+        with self.store.lock:
+            items = [copy.deepcopy(c.body) for c in self.store.caches.values() if c.subscription_id == sub]
+        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+
+    def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
+        sub = sub.lower()
+        if sub not in self.store.subscriptions:
+            raise errors.subscription_not_found(sub)
+        if (sub, rg.lower()) not in self.store.resource_groups:
+            raise errors.resource_group_not_found(rg)
+        with self.store.lock:
+            items = [
+                copy.deepcopy(c.body)
+                for c in self.store.caches.values()
+                if c.subscription_id == sub and c.resource_group.lower() == rg.lower()
+            ]
+        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+
+    def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="GET", resource="cache")
+            return Reply(200, self.store.observe(state))
+
+    def patch(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        update = self.spec.validate("RedisUpdateParameters", parse_json(call.body))
+        props = update.get("properties", {})
+        tls = props.get("minimumTlsVersion")
+        if tls in RETIRED_TLS:
+            raise errors.bad_request(
+                f"Minimum TLS version '{tls}' is not supported: TLS 1.0 and 1.1 are retired for Azure Cache for "
+                "Redis; use '1.2'.",
+                "properties.minimumTlsVersion",
+            )
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="PATCH", resource="cache")
+            changing = [f for f in EXCLUSIVE_UPDATES if _changes(state.body, update, f)]
+            if len(changing) > 1:
+                raise errors.bad_request(
+                    "The following updates can't be processed in one single request, please send seperate request "
+                    f"to update them: '{','.join(changing)}'."
+                )
+            if state.provisioning_state != "Succeeded":
+                raise errors.busy(state.id, self.busy_retry_after)
+            _merge(state.body, update)
+            op = self.store.begin_operation(state)
+            body = copy.deepcopy(state.body)
+            event = WriteEvent(call.path, "Microsoft.Cache/redis/write", delete=False)
+            if self.lro_shape == "updating":
+                return Reply(200, body, event=event)
+            location = (
+                f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"
+                f"{state.location}/operationResults/{op.id}?{urlencode({'api-version': call.query['api-version']})}"
+            )
+            headers = {"Location": location, "Retry-After": str(self._retry_after(op))}
+            return Reply(202, body, headers=headers, event=event)
+
+    def delete(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="DELETE", resource="cache")
+            del self.store.caches[state.key]
+        return Reply(200, None, event=WriteEvent(call.path, "Microsoft.Cache/redis/delete", delete=True))
+
+    def operation_result(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
+        with self.store.lock:
+            op, state = self.store.poll_operation(op_id)
+            if op is None or op.cache_key.split("/")[2] != sub.lower():
+                raise ArmHttpError(404, "NotFound", f"The operation '{op_id}' was not found.")
+            if not op.done:
+                location_url = f"{call.base_url}{call.path}?{urlencode({'api-version': call.query['api-version']})}"
+                return Reply(202, None, headers={"Location": location_url, "Retry-After": str(self._retry_after(op))})
+            return Reply(200, copy.deepcopy(state.body) if state is not None else None)
+
+    def _retry_after(self, op: Any) -> int:
+        left = self.store.seconds_left(op)
+        return max(self.retry_after, int(left + 0.999))
+
+    def list_keys(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            self.cache(sub, rg, name, method="POST", resource="cache")
+        return Reply(200, {"primaryKey": secrets.token_urlsafe(32), "secondaryKey": secrets.token_urlsafe(32)})
+
+    # ------------------------------------------------------------------------------------------ firewall
+
+    def list_rules(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="GET", resource="firewallRules")
+            items = [copy.deepcopy(r) for r in state.rules.values()]
+        return self._page(call, sorted(items, key=lambda r: r["name"].lower()))
+
+    def get_rule(self, call: Call, sub: str, rg: str, name: str, rule: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="GET", resource="firewallRules")
+            item = state.rules.get(rule.lower())
+            if item is None:
+                raise errors.not_found(f"Microsoft.Cache/Redis/{name}/firewallRules/{rule}", rg)
+            return Reply(200, _as_child(state, item))
+
+    def put_rule(self, call: Call, sub: str, rg: str, name: str, rule: str) -> Reply:
+        if not RULE_NAME.match(rule):
+            raise errors.bad_request(
+                f"The firewall rule name '{rule}' is invalid: it may contain only letters, digits and underscores.",
+                "ruleName",
+            )
+        body = self.spec.validate("RedisFirewallRule", parse_json(call.body))
+        props = body["properties"]
+        start = _ipv4(props["startIP"], "properties.startIP")
+        end = _ipv4(props["endIP"], "properties.endIP")
+        if start > end:
+            raise errors.bad_request(
+                f"The start IP address '{start}' must not be greater than the end IP address '{end}'.",
+                "properties.startIP",
+            )
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="PUT", resource="firewallRules")
+            existing = state.rules.get(rule.lower())
+            stored_name = existing["name"] if existing else rule
+            item = rule_item(state.id, stored_name, {"startIP": str(start), "endIP": str(end)})
+            state.rules[rule.lower()] = item
+            reply = _as_child(state, item)
+        event = WriteEvent(call.path, "Microsoft.Cache/redis/firewallRules/write", delete=False)
+        return Reply(200 if existing else 201, reply, event=event)
+
+    def delete_rule(self, call: Call, sub: str, rg: str, name: str, rule: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="DELETE", resource="firewallRules")
+            existed = state.rules.pop(rule.lower(), None)
+        if existed is None:
+            return Reply(204)
+        return Reply(200, event=WriteEvent(call.path, "Microsoft.Cache/redis/firewallRules/delete", delete=True))
+
+    # ------------------------------------------------------------------------------------------ private endpoints
+
+    def list_private_endpoint_connections(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="GET", resource="privateEndpointConnections")
+            inline = copy.deepcopy(state.body.get("properties", {}).get("privateEndpointConnections", []))
+        items = []
+        for conn in inline:
+            conn_name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
+            conn.setdefault("id", f"{state.id}/privateEndpointConnections/{conn_name}")
+            conn.setdefault("name", conn_name)
+            conn.setdefault("type", "Microsoft.Cache/Redis/privateEndpointConnections")
+            items.append(conn)
+        return Reply(200, {"value": items})
+
+
+def _as_child(state: CacheState, item: dict[str, Any]) -> dict[str, Any]:
+    """GET and PUT name a rule 'cache/rule', as the spec's examples show; the list names it 'rule'."""
+    out = copy.deepcopy(item)
+    out["name"] = f"{state.name}/{item['name']}"
+    return out
+
+
+def _ipv4(value: str, target: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError as exc:
+        raise errors.bad_request(f"'{value}' is not a valid IPv4 address.", target) from exc
+
+
+def _changes(current: dict[str, Any], update: dict[str, Any], field: str) -> bool:
+    if field == "identity":
+        return "identity" in update and update["identity"] != current.get("identity")
+    key = field.split(".", 1)[1]
+    props = update.get("properties", {})
+    return key in props and props[key] != current.get("properties", {}).get(key)
+
+
+def _merge(body: dict[str, Any], update: dict[str, Any]) -> None:
+    """PATCH semantics: named properties replace, `redisConfiguration` merges key by key."""
+    props = body.setdefault("properties", {})
+    for key, value in update.get("properties", {}).items():
+        if key == "redisConfiguration":
+            props.setdefault("redisConfiguration", {}).update(value)
+        else:
+            props[key] = value
+    for key in ("tags", "identity"):
+        if key in update:
+            body[key] = update[key]

@@ -1,0 +1,329 @@
+"""The HTTPS server: ARM routes, the managed-identity endpoint and the emulator's own `/_emulator/requests`.
+
+Stdlib only (`ThreadingHTTPServer` + `ssl`) with a throwaway `trustme` CA whose PEM is written to a file,
+so callers trust it through the standard `REQUESTS_CA_BUNDLE` exactly as they would trust a corporate proxy.
+Every answer carries `x-ms-request-id` and `x-ms-correlation-request-id` like ARM's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trustme
+
+from .calls import Call, Reply, WriteEvent
+from .diagnostics_api import DiagnosticsApi
+from .errors import ArmHttpError
+from .events import EventPublisher, RequestContext, build_event
+from .fleet import load_fleet
+from .identity import IdentityEndpoint
+from .principals import DEFAULT_PRINCIPALS, TENANT_ID, WARDEN, Principal
+from .redis_api import RedisApi
+from .requestlog import RequestLog
+from .routes import Router
+from .spec import load_specs
+from .store import Store
+from .tokens import TokenError, mint, verify
+
+IDENTITY_PATH = "/msi/token"
+REQUESTS_PATH = "/_emulator/requests"
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    emulator: EmulatorServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that drop a TLS connection mid-handshake are normal; nothing to report."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+    timeout = 60
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """The request log replaces http.server's stderr lines."""
+
+    def do_GET(self) -> None:
+        self.server.emulator._serve(self, "GET")
+
+    def do_PUT(self) -> None:
+        self.server.emulator._serve(self, "PUT")
+
+    def do_PATCH(self) -> None:
+        self.server.emulator._serve(self, "PATCH")
+
+    def do_DELETE(self) -> None:
+        self.server.emulator._serve(self, "DELETE")
+
+    def do_POST(self) -> None:
+        self.server.emulator._serve(self, "POST")
+
+
+class EmulatorServer:
+    """A strict local ARM for one fleet. Use as a context manager, or `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        fleet: str | Path | Sequence[Mapping[str, Any]],
+        *,
+        lro_shape: str = "updating",
+        queue_connection_string: str | None = None,
+        event_queue: str = "warden-events",
+        event_schema: str = "eventgrid",
+        exclude_appids: Iterable[str] = (),
+        principals: Sequence[Principal] = DEFAULT_PRINCIPALS,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 2,
+        lro_polls: int = 1,
+        lro_seconds: float = 0.0,
+        retry_after: int = 0,
+        busy_retry_after: int | None = None,
+        request_log: str | Path | None = None,
+        ca_dir: str | Path | None = None,
+        token_lifetime: float = 3600.0,
+    ) -> None:
+        self.store = Store(lro_polls=lro_polls, lro_seconds=lro_seconds)
+        self.store.load(load_fleet(fleet))
+        specs = load_specs()
+        self.redis = RedisApi(self.store, specs["redis"], lro_shape=lro_shape, page_size=page_size,
+                              retry_after=retry_after, busy_retry_after=busy_retry_after)
+        self.router = Router(self.redis, DiagnosticsApi(self.redis, specs["diagnosticSettings"]))
+        self.lro_shape = lro_shape
+        self.principals = tuple(principals)
+        self._key = secrets.token_bytes(32)
+        self.identity_header = secrets.token_urlsafe(24)
+        self.identity = IdentityEndpoint(self.principals, self._key, self.identity_header, token_lifetime)
+        self.publisher = EventPublisher(queue_connection_string, event_queue, schema=event_schema,
+                                        exclude_appids=exclude_appids)
+        self.log = RequestLog(request_log)
+        self._host, self._port = host, port
+        self._own_ca_dir = ca_dir is None
+        self._ca_dir = Path(ca_dir) if ca_dir else Path(tempfile.mkdtemp(prefix="warden-emulator-ca-"))
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> EmulatorServer:
+        ca = trustme.CA()
+        self._ca_dir.mkdir(parents=True, exist_ok=True)
+        ca.cert_pem.write_to_path(str(self.ca_bundle))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        httpd = _HttpServer((self._host, self._port), _Handler)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        httpd.emulator = self
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="arm-emulator", daemon=True,
+                                        kwargs={"poll_interval": 0.05})
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.publisher.close()
+        if self._own_ca_dir:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------------------------------ facts for clients
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def arm_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def identity_endpoint(self) -> str:
+        return f"{self.arm_endpoint}{IDENTITY_PATH}"
+
+    @property
+    def ca_bundle(self) -> str:
+        return str(self._ca_dir / "emulator-ca.pem")
+
+    def ready_line(self) -> dict[str, str]:
+        return {"arm_endpoint": self.arm_endpoint, "ca_bundle": self.ca_bundle,
+                "identity_endpoint": self.identity_endpoint, "identity_header": self.identity_header}
+
+    # ------------------------------------------------------------------------------------------ inspection
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.log.entries()
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event delivered (also written to the queue when one is configured)."""
+        return self.publisher.delivered()
+
+    def cache(self, cache_id: str) -> dict[str, Any] | None:
+        """Current state of a cache in the fleet format (GET body plus children), or None once deleted.
+        Reading it is not a GET: it advances no provisioning sequence or operation."""
+        with self.store.lock:
+            state = self.store.caches.get(cache_id.lower())
+            if state is None:
+                return None
+            out = copy.deepcopy(state.body)
+            out["firewallRules"] = [copy.deepcopy(r) for r in state.rules.values()]
+            out["diagnosticSettings"] = [copy.deepcopy(s) for s in state.settings.values()]
+            return out
+
+    def mint_token(self, principal: Principal = WARDEN, *, lifetime: float = 3600.0,
+                   audience: str = "https://management.azure.com/") -> str:
+        """A token signed by this server, e.g. an expired one (negative lifetime) for tests."""
+        return mint(principal, self._key, audience=audience, lifetime=lifetime)[0]
+
+    # ------------------------------------------------------------------------------------------ requests
+
+    def _principal_for(self, claims: Mapping[str, Any]) -> Principal | None:
+        oid = str(claims.get("oid", "")).lower()
+        return next((p for p in self.principals if p.object_id.lower() == oid), None)
+
+    def _serve(self, handler: _Handler, method: str) -> None:
+        started = time.time()
+        url = urlsplit(handler.path)
+        path = unquote(url.path)
+        query = {k.lower(): v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        raw = _read_body(handler)
+        request_id = str(uuid.uuid4())
+        correlation_id = handler.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+        claims: Mapping[str, Any] = {}
+        reply: Reply
+        error_code: str | None = None
+        if path == REQUESTS_PATH and method == "GET":
+            reply = Reply(200, self.log.entries())
+        elif path == IDENTITY_PATH and method == "GET":
+            status, body = self.identity.handle(query, handler.headers.get("X-IDENTITY-HEADER"))
+            reply = Reply(status, body)
+        else:
+            call = Call(method, path, query, raw, self.arm_endpoint)
+            try:
+                claims = verify(handler.headers.get("Authorization"), self._key)
+                reply = self.router.dispatch(call)
+            except TokenError as exc:
+                error_code = exc.code
+                challenge = (f'Bearer authorization_uri="https://login.microsoftonline.com/{TENANT_ID}", '
+                             f'error="invalid_token", error_description="{exc.message}"')
+                reply = Reply(401, {"error": {"code": exc.code, "message": exc.message}},
+                              headers={"WWW-Authenticate": challenge})
+            except ArmHttpError as exc:
+                error_code = exc.code
+                reply = Reply(exc.status, exc.body(), headers=dict(exc.headers))
+            if reply.event is not None and not self.publisher.excluded(claims):
+                self._publish(reply.event, claims, handler, method, correlation_id)
+        self.log.record({
+            "time": datetime.fromtimestamp(started, UTC).isoformat(),
+            "method": method,
+            "path": path,
+            "api_version": query.get("api-version"),
+            "caller": {"oid": claims.get("oid"), "appid": claims.get("appid"),
+                       "name": claims.get("name") or self._display_name(claims)},
+            "status": reply.status,
+            "error": error_code,
+            "request_id": request_id,
+            "correlation_id": correlation_id,
+            "body": _json_or_none(raw) if method in ("PUT", "PATCH", "POST") else None,
+        })
+        self._write(handler, reply, request_id, correlation_id)
+
+    def _display_name(self, claims: Mapping[str, Any]) -> str | None:
+        principal = self._principal_for(claims)
+        return principal.display_name if principal else None
+
+    def _publish(self, write: WriteEvent, claims: Mapping[str, Any], handler: _Handler, method: str,
+                 correlation_id: str) -> None:
+        principal = self._principal_for(claims)
+        subject = write.subject
+        parts = subject.split("/")
+        subscription_id = parts[2] if len(parts) > 2 else ""
+        context = RequestContext(
+            method=method,
+            url=f"{self.arm_endpoint}{handler.path}",
+            correlation_id=correlation_id,
+            client_request_id=handler.headers.get("x-ms-client-request-id") or str(uuid.uuid4()),
+            client_ip=handler.client_address[0],
+        )
+        event = build_event(
+            write, claims, context,
+            subscription_id=subscription_id,
+            tenant_id=str(claims.get("tid", TENANT_ID)),
+            role=principal.role if principal else "Contributor",
+            principal_type=principal.principal_type if principal else "User",
+            schema=self.publisher.schema,
+        )
+        self.publisher.publish(event)
+
+    @staticmethod
+    def _write(handler: _Handler, reply: Reply, request_id: str, correlation_id: str) -> None:
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+        handler.send_response(reply.status)
+        handler.send_header("x-ms-request-id", request_id)
+        handler.send_header("x-ms-correlation-request-id", correlation_id)
+        client_request_id = handler.headers.get("x-ms-client-request-id")
+        if client_request_id:
+            handler.send_header("x-ms-client-request-id", client_request_id)
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
+        if payload:
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if payload:
+            handler.wfile.write(payload)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, sent with Content-Length or chunked (streamed SDK bodies are chunked)."""
+    if "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower():
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _json_or_none(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,449 @@
+"""The only module that talks to ARM: read a cache's snapshot, apply one plan step, list a scope.
+
+Official SDK clients (`RedisManagementClient`, `MonitorManagementClient`) are built once per subscription
+and reused. Every write body is sent as raw JSON bytes holding only what the step changes: the SDK's
+`RedisUpdateParameters` model would add defaults (`publicNetworkAccess: Enabled`,
+`disableAccessKeyAuthentication: false`) to every PATCH and silently undo other people's settings.
+Reads use the SDK's `cls=` hook to keep ARM's raw JSON, so a property ARM did not send stays absent
+instead of turning into a model default.
+
+Retries: azure-core's retry policy honours Retry-After for transient failures (408/429/5xx), but only for
+short waits and a couple of attempts; anything longer surfaces as `throttled`/`transient` so the engine can
+defer the work item instead of blocking a Functions worker for minutes. A 409 is never retried here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
+from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+from azure.mgmt.monitor import MonitorManagementClient
+from azure.mgmt.redis import RedisManagementClient
+
+from .arm_errors import ArmError, from_azure_error, parse_retry_after
+from .models import (
+    Actor,
+    CacheSnapshot,
+    DeleteFirewallRule,
+    DiagnosticLog,
+    DiagnosticSetting,
+    FirewallRule,
+    ManualAction,
+    PatchCache,
+    PrivateEndpointConnection,
+    PutDiagnosticSetting,
+    PutFirewallRule,
+    Step,
+)
+from .resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, parse_cache_id
+
+__all__ = ["ApplyResult", "ArmError", "Gateway"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ARM_SCOPE = "https://management.azure.com/.default"
+SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers"})
+_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    done: bool  # False: ARM accepted the write but it was still running when we stopped waiting
+    request_id: str | None
+    detail: str = ""
+    resource: Mapping[str, Any] | None = None
+
+
+class _StillRunning(Exception):
+    """Raised inside the SDK's poller thread when waiting longer would pass our deadline."""
+
+
+class _BoundedArmPolling(ARMPolling):
+    """ARM's LRO algorithm (Azure-AsyncOperation, Location or provisioningState polling) with a deadline.
+
+    The SDK's poller runs in a thread that cannot be cancelled; stopping it from inside, before a sleep
+    that would pass the deadline, means no orphan thread keeps polling ARM after the engine has deferred.
+    """
+
+    def __init__(self, interval: float, deadline: float, **operation_config: Any) -> None:
+        super().__init__(timeout=interval, **operation_config)
+        self._deadline = deadline
+
+    def _delay(self) -> None:
+        delay = self._extract_delay()
+        if time.monotonic() + delay > self._deadline:
+            raise _StillRunning()
+        self._sleep(delay)
+
+
+class _ArmRetryPolicy(RetryPolicy):
+    """Retry only transient statuses, and only when the server's Retry-After is short.
+
+    azure-core's default retries any status >= 400 that carries Retry-After (a 409 busy included) and sleeps
+    as long as the server asks; a Functions worker must not sleep for a throttled cache.
+    """
+
+    def __init__(self, max_retry_after: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_retry_after = max_retry_after
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        status = response.http_response.status_code
+        if status not in _TRANSIENT_STATUSES:
+            return False
+        retry_after = parse_retry_after(response.http_response.headers.get("Retry-After"))
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return False
+        return bool(super().is_retry(settings, response))
+
+
+def _raw_json(pipeline_response: PipelineResponse[Any, Any], deserialized: Any, headers: Any) -> Any:
+    """`cls=` hook: ARM's JSON as sent, so absent properties stay absent."""
+    response = pipeline_response.http_response
+    text = response.text()
+    return json.loads(text) if text else None
+
+
+class _ResponseInfo:
+    """`raw_response_hook` target: the request id and status of the last response of one call."""
+
+    def __init__(self) -> None:
+        self.request_id: str | None = None
+        self.status: int | None = None
+
+    def __call__(self, pipeline_response: PipelineResponse[Any, Any]) -> None:
+        response = pipeline_response.http_response
+        self.request_id = response.headers.get("x-ms-request-id")
+        self.status = response.status_code
+
+
+def _b64url_json(part: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise ArmError("blocked", f"the ARM access token is not a JWT: {exc}", code="InvalidToken") from exc
+    if not isinstance(decoded, dict):
+        raise ArmError("blocked", "the ARM access token payload is not an object", code="InvalidToken")
+    return decoded
+
+
+class Gateway:
+    """Reads and writes one cache at a time through the Azure SDK; every failure is an `ArmError`."""
+
+    ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "Microsoft.Cache/redis/read",
+            "Microsoft.Cache/redis/write",
+            "Microsoft.Cache/redis/firewallRules/read",
+            "Microsoft.Cache/redis/firewallRules/write",
+            "Microsoft.Cache/redis/firewallRules/delete",
+            "Microsoft.Insights/diagnosticSettings/read",
+            "Microsoft.Insights/diagnosticSettings/write",
+            "Microsoft.Insights/diagnosticSettingsCategories/read",
+            # Linked check on the destination workspace when a diagnostic setting points at it.
+            "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+        }
+    )
+
+    def __init__(
+        self,
+        arm_endpoint: str,
+        credential: TokenCredential,
+        *,
+        timeout: float = 30.0,
+        lro_wait_seconds: float = 20.0,
+        polling_interval: float = 1.0,
+        retry_total: int = 2,
+        max_retry_after: float = 5.0,
+    ) -> None:
+        self.arm_endpoint = arm_endpoint.rstrip("/")
+        self.credential = credential
+        self.timeout = timeout
+        self.lro_wait_seconds = lro_wait_seconds
+        self.polling_interval = polling_interval
+        self.retry_total = retry_total
+        self.max_retry_after = max_retry_after
+        self._lock = threading.Lock()
+        self._redis_clients: dict[str, RedisManagementClient] = {}
+        self._monitor_clients: dict[str, MonitorManagementClient] = {}
+
+    # ------------------------------------------------------------------------------------------ clients
+
+    @property
+    def _timeouts(self) -> dict[str, float]:
+        return {"connection_timeout": min(10.0, self.timeout), "read_timeout": self.timeout}
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.arm_endpoint,
+            "polling_interval": self.polling_interval,
+            "retry_policy": _ArmRetryPolicy(
+                self.max_retry_after,
+                retry_total=self.retry_total,
+                retry_backoff_factor=0.5,
+                retry_backoff_max=self.max_retry_after,
+            ),
+            **self._timeouts,
+        }
+
+    def _redis(self, subscription_id: str) -> RedisManagementClient:
+        with self._lock:
+            client = self._redis_clients.get(subscription_id)
+            if client is None:
+                client = RedisManagementClient(self.credential, subscription_id, **self._client_kwargs())
+                self._redis_clients[subscription_id] = client
+            return client
+
+    def _monitor(self, subscription_id: str) -> MonitorManagementClient:
+        with self._lock:
+            client = self._monitor_clients.get(subscription_id)
+            if client is None:
+                client = MonitorManagementClient(self.credential, subscription_id, **self._client_kwargs())
+                self._monitor_clients[subscription_id] = client
+            return client
+
+    @staticmethod
+    def _call(fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except AzureError as exc:
+            raise from_azure_error(exc) from exc
+
+    @staticmethod
+    def _check_kind(cache: ResourceId) -> None:
+        if cache.kind is not CacheKind.REDIS:
+            raise ArmError(
+                "invalid", f"{cache.kind} is not handled by this gateway yet", code="UnsupportedResourceType"
+            )
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def read(self, cache: ResourceId, needs: frozenset[str] = frozenset({"firewall_rules"})) -> CacheSnapshot:
+        """One GET of the cache plus only the child lists in `needs`; inputs not read stay None (a rule
+        that needs them reports `unknown`). Unknown needs (e.g. metric alerts) are not read here."""
+        self._check_kind(cache)
+        client = self._redis(cache.subscription_id)
+        rg, name = cache.resource_group, cache.name
+        resource = self._call(lambda: client.redis.get(rg, name, cls=_raw_json, **self._timeouts))
+        if not isinstance(resource, dict):
+            raise ArmError("transient", "ARM returned an empty body for the cache", code="EmptyBody")
+        props = resource.get("properties") or {}
+        rules = None
+        if "firewall_rules" in needs:
+            rules = self._list_rules(cache)
+        settings = None
+        categories = None
+        if "diagnostic_settings" in needs or "diagnostic_categories" in needs:
+            monitor = self._monitor(cache.subscription_id)
+            if "diagnostic_settings" in needs:
+                items = self._call(lambda: list(monitor.diagnostic_settings.list(cache.arm_id, **self._timeouts)))
+                settings = tuple(_diagnostic_setting(i) for i in items)
+            if "diagnostic_categories" in needs:
+                found = self._call(
+                    lambda: list(monitor.diagnostic_settings_category.list(cache.arm_id, **self._timeouts))
+                )
+                categories = tuple(str(c.name) for c in found if c.name)
+        linked = None
+        if "linked_servers" in needs:
+            linked = tuple(dict(ls) for ls in props.get("linkedServers") or () if isinstance(ls, Mapping))
+        return CacheSnapshot(
+            cache_id=cache,
+            resource=resource,
+            firewall_rules=rules,
+            private_endpoint_connections=tuple(
+                _private_endpoint(c) for c in props.get("privateEndpointConnections") or () if isinstance(c, Mapping)
+            ),
+            diagnostic_settings=settings,
+            diagnostic_categories=categories,
+            linked_servers=linked,
+            read_at=datetime.now(UTC),
+        )
+
+    def _list_rules(self, cache: ResourceId) -> tuple[FirewallRule, ...]:
+        client = self._redis(cache.subscription_id)
+        items = self._call(
+            lambda: list(client.firewall_rules.list(cache.resource_group, cache.name, **self._timeouts))
+        )
+        return tuple(
+            FirewallRule(name=str(i.name).rsplit("/", 1)[-1], start_ip=str(i.start_ip), end_ip=str(i.end_ip))
+            for i in items
+        )
+
+    def list_caches(self, scope: Scope) -> list[ResourceId]:
+        """Every Microsoft.Cache/redis in a subscription or resource group, following nextLink."""
+        if scope.cache is not None:
+            return [scope.cache]
+        client = self._redis(scope.subscription_id)
+        rg = scope.resource_group
+        if rg is None:
+            items = self._call(lambda: list(client.redis.list_by_subscription(**self._timeouts)))
+        else:
+            items = self._call(lambda: list(client.redis.list_by_resource_group(rg, **self._timeouts)))
+        return _cache_ids(str(i.id) for i in items)
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
+        self._check_kind(cache)
+        if isinstance(step, PatchCache):
+            return self._patch(cache, step)
+        if isinstance(step, PutFirewallRule):
+            return self._put_rule(cache, step)
+        if isinstance(step, DeleteFirewallRule):
+            return self._delete_rule(cache, step)
+        if isinstance(step, PutDiagnosticSetting):
+            return self._put_setting(cache, step)
+        if isinstance(step, ManualAction):
+            raise ArmError("invalid", f"a manual action cannot be applied: {step.reason}", code="ManualAction")
+        raise ArmError("invalid", f"unknown step {type(step).__name__}", code="UnknownStep")
+
+    def _patch(self, cache: ResourceId, step: PatchCache) -> ApplyResult:
+        client = self._redis(cache.subscription_id)
+        body = json.dumps(dict(step.body)).encode("utf-8")
+        info = _ResponseInfo()
+        deadline = time.monotonic() + self.lro_wait_seconds
+        poller = self._call(
+            lambda: client.redis.begin_update(
+                cache.resource_group,
+                cache.name,
+                body,
+                content_type="application/json",
+                cls=_raw_json,
+                polling=_BoundedArmPolling(self.polling_interval, deadline, **self._timeouts),
+                raw_response_hook=info,
+                **self._timeouts,
+            )
+        )
+        request_id = info.request_id
+        try:
+            resource = self._call(poller.result)
+        except ArmError as exc:
+            exc.request_id = exc.request_id or request_id
+            raise
+        except _StillRunning:
+            return ApplyResult(False, request_id, detail=f"still running after {self.lro_wait_seconds:g}s")
+        state = (resource or {}).get("properties", {}).get("provisioningState") if resource else None
+        return ApplyResult(True, request_id, detail=f"provisioningState {state or 'unknown'}", resource=resource)
+
+    def _put_rule(self, cache: ResourceId, step: PutFirewallRule) -> ApplyResult:
+        client = self._redis(cache.subscription_id)
+        body = json.dumps({"properties": {"startIP": step.start_ip, "endIP": step.end_ip}}).encode("utf-8")
+        info = _ResponseInfo()
+        resource = self._call(
+            lambda: client.firewall_rules.create_or_update(
+                cache.resource_group, cache.name, step.name, body, content_type="application/json",
+                cls=_raw_json, raw_response_hook=info, **self._timeouts,
+            )
+        )
+        return ApplyResult(True, info.request_id, detail=f"HTTP {info.status}", resource=resource)
+
+    def _delete_rule(self, cache: ResourceId, step: DeleteFirewallRule) -> ApplyResult:
+        """Re-read right before deleting: never act on a stale list, never leave public access open to all."""
+        client = self._redis(cache.subscription_id)
+        resource = self._call(lambda: client.redis.get(cache.resource_group, cache.name, cls=_raw_json,
+                                                       **self._timeouts))
+        rules = self._list_rules(cache)
+        current = next((r for r in rules if r.name.lower() == step.name.lower()), None)
+        if current is None:
+            raise ArmError("stale", f"firewall rule {step.name} is no longer there", code="StaleFirewallRules")
+        if (current.start_ip, current.end_ip) != (step.start_ip, step.end_ip):
+            raise ArmError(
+                "stale",
+                f"firewall rule {step.name} is now {current.start_ip}-{current.end_ip}, "
+                f"not {step.start_ip}-{step.end_ip}",
+                code="StaleFirewallRules",
+            )
+        public = ((resource or {}).get("properties") or {}).get("publicNetworkAccess", "Enabled")
+        if len(rules) == 1 and str(public).lower() != "disabled":
+            raise ArmError(
+                "unsafe",
+                f"deleting {step.name}, the last firewall rule, would open the cache to every address",
+                code="WouldAdmitAll",
+            )
+        info = _ResponseInfo()
+        self._call(lambda: client.firewall_rules.delete(cache.resource_group, cache.name, step.name,
+                                                        raw_response_hook=info, **self._timeouts))
+        detail = "already absent" if info.status == 204 else f"HTTP {info.status}"
+        return ApplyResult(True, info.request_id, detail=detail)
+
+    def _put_setting(self, cache: ResourceId, step: PutDiagnosticSetting) -> ApplyResult:
+        monitor = self._monitor(cache.subscription_id)
+        logs = [{"category": c, "enabled": True} for c in step.categories]
+        logs += [{"categoryGroup": g, "enabled": True} for g in step.category_groups]
+        body = json.dumps({"properties": {"workspaceId": step.workspace_id, "logs": logs}}).encode("utf-8")
+        info = _ResponseInfo()
+        resource = self._call(
+            lambda: monitor.diagnostic_settings.create_or_update(
+                cache.arm_id, step.name, body, content_type="application/json", cls=_raw_json,
+                raw_response_hook=info, **self._timeouts,
+            )
+        )
+        return ApplyResult(True, info.request_id, detail=f"HTTP {info.status}", resource=resource)
+
+    # ------------------------------------------------------------------------------------------ identity
+
+    def own_identity(self) -> Actor:
+        """Who the warden is to ARM, from its own access token's payload (no signature check is needed:
+        the token came straight from our credential), so our own writes can be recognised in events."""
+        token = self._call(lambda: self.credential.get_token(ARM_SCOPE)).token
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise ArmError("blocked", "the ARM access token is not a JWT", code="InvalidToken")
+        claims = _b64url_json(parts[1])
+        idtyp = claims.get("idtyp")
+        return Actor(
+            object_id=claims.get("oid"),
+            app_id=claims.get("appid") or claims.get("azp"),
+            principal_type={"app": "ServicePrincipal", "user": "User"}.get(str(idtyp)) if idtyp else None,
+            upn=claims.get("upn"),
+            name=claims.get("name"),
+            managed_identity_id=claims.get("xms_mirid"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+
+
+def _cache_ids(ids: Iterable[str]) -> list[ResourceId]:
+    out: list[ResourceId] = []
+    for raw in ids:
+        try:
+            out.append(parse_cache_id(raw))
+        except InvalidResourceId as exc:
+            log.warning("skipping a listed resource with an unexpected id %r: %s", raw, exc)
+    return out
+
+
+def _private_endpoint(conn: Mapping[str, Any]) -> PrivateEndpointConnection:
+    props = conn.get("properties") or {}
+    state = props.get("privateLinkServiceConnectionState") or {}
+    endpoint = props.get("privateEndpoint") or {}
+    name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
+    return PrivateEndpointConnection(
+        name=str(name),
+        status=state.get("status"),
+        private_endpoint_id=endpoint.get("id"),
+        provisioning_state=props.get("provisioningState"),
+    )
+
+
+def _diagnostic_setting(item: Any) -> DiagnosticSetting:
+    logs = tuple(
+        DiagnosticLog(category=log_.category, category_group=log_.category_group, enabled=bool(log_.enabled))
+        for log_ in (item.logs or ())
+    )
+    return DiagnosticSetting(name=str(item.name), workspace_id=item.workspace_id, logs=logs)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import arm_bodies
-from .baseline import BaselineError, load_baseline
+from .baseline import BaselineError, load_baseline, settings_defaults
 from .engine import Outcome, ReconcileResult
 from .events import parse_message
 from .resource_ids import InvalidResourceId, Scope, parse_scope
@@ -43,8 +43,13 @@ def _load_json(path: str, what: str) -> Any:
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    env = os.environ
+    defaults = settings_defaults(
+        env.get("WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID") or None,
+        env.get("WARDEN_ACTION_GROUP_RESOURCE_ID") or None,
+    )
     try:
-        baseline = load_baseline(args.baseline)
+        baseline = load_baseline(args.baseline or env.get("WARDEN_BASELINE") or None, defaults=defaults)
     except BaselineError as exc:
         raise CliError(f"baseline: {exc}") from None
     try:
@@ -167,10 +172,66 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from .audit import cli as audit_cli
+def _trail_location(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the trail is read from: `--file`, else WARDEN_AUDIT_FILE, else the app's audit blobs."""
+    file = args.file or os.environ.get("WARDEN_AUDIT_FILE") or None
+    if file:
+        return {"file": file}
+    from .storage import StorageClients
 
-    audit_cli.add_commands(sub)
+    settings = _settings()
+    if settings.storage is None:
+        raise CliError("AzureWebJobsStorage: required to read the audit blobs (or pass --file)")
+    credential = None
+    if settings.storage.identity_based:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    return {
+        "blob_service": StorageClients(settings.storage, credential).blob_service,
+        "container": settings.audit_container,
+        "checkpoint_container": settings.checkpoint_container,
+    }
+
+
+def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
+    from .audit import commands
+
+    where = _trail_location(args)
+    if args.audit_command == "verify":
+        return commands.audit_verify(key_fingerprint=args.key_fingerprint, out=out, **where)
+    filters = {"since": args.since, "until": args.until, "cache": args.cache, "rule": args.rule}
+    if args.audit_command == "export":
+        return commands.audit_export(format=args.format, out=out, **filters, **where)
+    return commands.audit_show(out=out, **filters, **where)
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .audit import commands
+
+    return commands.posture_report(format=args.format, out=out, **_trail_location(args))
+
+
+def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    au = sub.add_parser("audit", help="verify, export or show the audit trail")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    ver = au_sub.add_parser("verify", help="check chains and signed checkpoints; non-zero names the first break")
+    ver.add_argument("--file", help="audit file (default: WARDEN_AUDIT_FILE, else the audit blobs)")
+    ver.add_argument("--key-fingerprint", help="pinned SHA-256 fingerprint(s) of the checkpoint key, comma-separated")
+    for name, text in (("export", "records as csv or json, UK dates"), ("show", "records as a readable table")):
+        cmd = au_sub.add_parser(name, help=text)
+        cmd.add_argument("--file")
+        if name == "export":
+            cmd.add_argument("--format", choices=("csv", "json"), required=True)
+        cmd.add_argument("--since", help="DD/MM/YYYY (Europe/London)")
+        cmd.add_argument("--until", help="DD/MM/YYYY (Europe/London), inclusive")
+        cmd.add_argument("--cache", help="cache resource id or name")
+        cmd.add_argument("--rule", help="rule id")
+    au.set_defaults(func=cmd_audit)
+    rep = sub.add_parser("report", help="current posture per cache from the audit trail")
+    rep.add_argument("--format", choices=("csv", "json"), required=True)
+    rep.add_argument("--file")
+    rep.set_defaults(func=cmd_report)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

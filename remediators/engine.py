@@ -374,10 +374,10 @@ class Engine:
         """The event's caller, only when its write plausibly produced this drift: it touched the offending
         resource, and the last-seen snapshot had this rule compliant. Otherwise `unknown`."""
         trig = run.item.trigger
-        unknown = {"attribution": "unknown", "correlation_id": trig.get("correlation_id")}
+        unknown = "unknown"  # the trail adds the correlation id, which finds the write in the Activity Log
         subject = (trig.get("subject") or "").lower()
-        if run.item.reason == "scan" or not subject or not trig.get("actor_oid") and not trig.get("actor_appid"):
-            return unknown if run.item.reason != "scan" else "unknown"
+        if not subject or not (trig.get("actor_oid") or trig.get("actor_appid")):
+            return unknown
         actor = {k: v for k, v in (("oid", trig.get("actor_oid")), ("appid", trig.get("actor_appid"))) if v}
         cache_id = run.item.cache.key
         if subject == cache_id:

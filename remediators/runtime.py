@@ -21,7 +21,7 @@ from azure.identity import DefaultAzureCredential
 from azure.storage.queue import QueueClient
 
 from .audit import AuditTrail, open_trail
-from .baseline import Baseline, load_baseline
+from .baseline import Baseline, load_baseline, settings_defaults
 from .engine import DeferPolicy, DryRunPolicy, Engine
 from .gateway import Gateway
 from .models import Actor
@@ -70,7 +70,10 @@ class Runtime:
         deferrer: Any = None,
         clock: Any = None,
     ) -> Runtime:
-        baseline = load_baseline(settings.baseline_source)
+        baseline = load_baseline(
+            settings.baseline_source,
+            defaults=settings_defaults(settings.log_analytics_workspace_id, settings.action_group_id),
+        )
         credential = credential or DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
         gateway = Gateway(settings.arm_endpoint, credential, lro_wait_seconds=settings.lro_wait_seconds)
         if settings.storage is None:

@@ -38,6 +38,7 @@ KINDS: frozenset[str] = frozenset(
         "scan-finished",
         "baseline-changed",
         "breaker-reset",
+        "not-evaluated",
     }
 )
 # Kinds that are about one cache: a record of these kinds without a cache id could not be reviewed.
@@ -53,6 +54,7 @@ CACHE_KINDS: frozenset[str] = frozenset(
         "skipped-exempt",
         "manual-action-required",
         "gone",
+        "not-evaluated",
     }
 )
 SEVERITIES: frozenset[str] = frozenset({"critical", "high", "medium", "low"})

@@ -9,6 +9,7 @@ skipped (dry-run/exempt) or manual.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .baseline import Baseline
-from .gateway import ArmError, Gateway
+from .gateway import ArmError, Gateway, arm_correlation
 from .models import (
     Actor,
     CacheChange,
@@ -116,6 +117,7 @@ class _Run:
     last_seen: Mapping[str, Any] | None = None
     writes: int = 0
     blocked: list[str] = field(default_factory=list)
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # on every ARM call we make
 
 
 class Engine:
@@ -228,8 +230,8 @@ class Engine:
         lease = self.state.try_lease(cache)
         if lease is None:
             return self._defer(_Run(item), "lease held by another worker", retry_after=None)
-        with lease:
-            run = _Run(item, last_seen=self.state.last_seen(cache))
+        run = _Run(item, last_seen=self.state.last_seen(cache))
+        with lease, arm_correlation(run.correlation_id):
             for attempt in range(MAX_PASSES):
                 result = self._pass(run, lease, first=attempt == 0)
                 if result is not None:
@@ -296,7 +298,7 @@ class Engine:
         rule = _step_rules(step)
         before, after = _step_change(step)
         common = {"cache_id": cache.arm_id, "rule": rule, "severity": _severity(findings, rule),
-                  "trigger": _trigger(run.item)}
+                  "trigger": _trigger(run.item), "arm_correlation_id": run.correlation_id}
         self.audit.record("remediation-started", before=before, after=after, detail=_describe(step), **common)
         try:
             result = self.gateway.apply(cache, step)

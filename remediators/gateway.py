@@ -20,15 +20,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
-from azure.core.pipeline import PipelineResponse
-from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.redis import RedisManagementClient
@@ -111,6 +113,28 @@ class _ArmRetryPolicy(RetryPolicy):
         return bool(super().is_retry(settings, response))
 
 
+_correlation_id: ContextVar[str | None] = ContextVar("warden_arm_correlation_id", default=None)
+
+
+@contextmanager
+def arm_correlation(correlation_id: str) -> Iterator[None]:
+    """Send `x-ms-correlation-request-id` on every ARM call made inside the block. ARM keeps a client-sent
+    correlation id and shows it in the Activity Log, so each of our writes can be found there from the
+    audit record that names the same id."""
+    token = _correlation_id.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation_id.reset(token)
+
+
+class _CorrelationPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        correlation_id = _correlation_id.get()
+        if correlation_id:
+            request.http_request.headers["x-ms-correlation-request-id"] = correlation_id
+
+
 def _raw_json(pipeline_response: PipelineResponse[Any, Any], deserialized: Any, headers: Any) -> Any:
     """`cls=` hook: ARM's JSON as sent, so absent properties stay absent."""
     response = pipeline_response.http_response
@@ -191,6 +215,7 @@ class Gateway:
         return {
             "base_url": self.arm_endpoint,
             "polling_interval": self.polling_interval,
+            "per_call_policies": [_CorrelationPolicy()],
             "retry_policy": _ArmRetryPolicy(
                 self.max_retry_after,
                 retry_total=self.retry_total,

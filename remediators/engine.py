@@ -268,11 +268,9 @@ class Engine:
         sources = self.dry_run.sources(run.item)
         if sources:
             for step in writes:
-                before, after = _step_change(step)
-                self.audit.record("skipped-dry-run", cache_id=cache.arm_id, rule=_step_rules(step),
-                                  severity=_severity(findings, _step_rules(step)), before=before, after=after,
-                                  trigger=_trigger(run.item), dry_run_source=", ".join(sources),
-                                  detail=_describe(step))
+                for part in _per_rule(step, findings):
+                    self.audit.record("skipped-dry-run", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                                      dry_run_source=", ".join(sources), detail=_describe(step), **part)
             self._save_seen(cache, findings)
             return ReconcileResult(Outcome.DRY_RUN, cache, findings)
         for step in writes:
@@ -296,27 +294,32 @@ class Engine:
         """None: go on with the next step; `_REPLAN`: re-read and re-plan; a result: stop here."""
         cache = run.item.cache
         rule = _step_rules(step)
-        before, after = _step_change(step)
-        common = {"cache_id": cache.arm_id, "rule": rule, "severity": _severity(findings, rule),
-                  "trigger": _trigger(run.item), "arm_correlation_id": run.correlation_id}
-        self.audit.record("remediation-started", before=before, after=after, detail=_describe(step), **common)
+        parts = _per_rule(step, findings)
+        common = {"cache_id": cache.arm_id, "trigger": _trigger(run.item), "arm_correlation_id": run.correlation_id,
+                  "detail": _describe(step)}
+
+        def record(kind: str, **fields: Any) -> None:
+            # One record per rule even when one ARM call fixes several, so each finding opens and closes alone.
+            for part in parts:
+                self.audit.record(kind, **common, **part, **fields)
+
+        record("remediation-started")
         try:
             result = self.gateway.apply(cache, step)
         except ArmError as exc:
-            self.audit.record("remediation-failed", before=before, after=after, request_id=exc.request_id,
-                              outcome=_err(exc), detail=_describe(step), **common)
+            record("remediation-failed", request_id=exc.request_id, outcome=_err(exc))
             if exc.kind in ("stale", "unsafe"):
                 return _REPLAN  # MAX_PASSES bounds the re-reads
             if exc.kind in ("blocked", "invalid"):
-                self.audit.record("blocked", outcome=_err(exc), request_id=exc.request_id,
-                                  detail=f"ARM refused {_describe(step)}; not retried", **common)
+                for part in parts:
+                    self.audit.record("blocked", **{**common, "detail": f"ARM refused {_describe(step)}; not retried"},
+                                      **part, outcome=_err(exc), request_id=exc.request_id)
                 run.blocked.append(rule)
                 return None
             return self._arm_failure(run, exc, step=step)
         run.writes += 1
-        self.audit.record("remediated", before=before, after=after, request_id=result.request_id,
-                          outcome={"status": "succeeded" if result.done else "accepted"},
-                          detail=_describe(step), **common)
+        record("remediated", request_id=result.request_id,
+               outcome={"status": "succeeded" if result.done else "accepted"})
         if not result.done:
             return self._defer(run, "long-running operation still running", retry_after=None)
         lease.renew()
@@ -428,6 +431,17 @@ def _trigger(item: WorkItem) -> dict[str, Any]:
     if actor:
         out["actor"] = actor
     return out
+
+
+def _per_rule(step: Step, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """rule/severity/before/after for each rule a step serves: a merged PATCH reports each rule's own
+    fields; any other step serves exactly one rule."""
+    if isinstance(step, PatchCache) and len(step.rules) > 1:
+        return [{"rule": f.rule, "severity": str(f.severity), "before": f.before, "after": f.after}
+                for f in findings if f.rule in step.rules]
+    rule = _step_rules(step)
+    before, after = _step_change(step)
+    return [{"rule": rule, "severity": _severity(findings, rule), "before": before, "after": after}]
 
 
 def _severity(findings: Sequence[Finding], rule: str) -> str | None:

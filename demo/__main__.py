@@ -1,0 +1,236 @@
+"""`make demo`: the main job on an embedded default, end to end, with nothing from Azure.
+
+Azurite, the HTTPS ARM emulator with a sample fleet, and the real `function_app` in the local dev host.
+A nightly-style scan fixes the drift already in the fleet; then Jane Doe drifts a compliant cache through
+the real Azure SDK, Event Grid delivers her writes to the queue, the triggers fix them, and our own writes
+come back as events and are dropped without an ARM call. The run exits non-zero unless it converged: no
+remediable drift left, every remaining finding audit-only, manual or exempt, as `demo/expected.json` says.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from azure.mgmt.redis import RedisManagementClient
+from azure.mgmt.redis.models import RedisFirewallRule, RedisUpdateParameters
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from demo.tables import print_table
+from devhost.azurite import start_azurite
+from devhost.host import DevHost
+from emulator.principals import JANE, JANE_OBJECT_ID, SUBSCRIPTION_ID, WARDEN_CLIENT_ID
+from emulator.server import EmulatorServer
+from emulator.testing import EmulatorCredential, env_for
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE.parent / ".demo"
+WORKSPACE = (
+    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-monitoring/providers/"
+    "Microsoft.OperationalInsights/workspaces/law-warden"
+)
+
+
+def say(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def signing_key(path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+
+
+def who(record: dict[str, Any]) -> str:
+    actor = (record.get("trigger") or {}).get("actor") or {}
+    oid = actor.get("oid")
+    if oid == JANE_OBJECT_ID:
+        return "Jane Doe (oid a1b2…)"
+    if actor.get("appid") == WARDEN_CLIENT_ID:
+        return "redis-warden"
+    scan = (record.get("trigger") or {}).get("scan_id")
+    return f"scan {scan[:8]}" if scan else (oid or "-")
+
+
+def change(record: dict[str, Any]) -> str:
+    if record.get("before") is None and record.get("after") is None:
+        return record.get("detail") or "-"
+
+    def show(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items())
+        return str(value)
+
+    return f"{show(record.get('before'))} -> {show(record.get('after'))}"
+
+
+def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    signing_key(WORK / "checkpoint-key.pem")
+    fleet = json.loads((HERE / "fleet.json").read_text())
+    expected = json.loads((HERE / "expected.json").read_text())
+
+    say("starting Azurite, the ARM emulator (HTTPS, test CA) and the local Functions host")
+    with start_azurite(log_path=WORK / "azurite.log") as azurite, EmulatorServer(
+        fleet, lro_shape="accepted", queue_connection_string=azurite.connection_string,
+        request_log=WORK / "arm-requests.jsonl", ca_dir=WORK / "ca", lro_seconds=1.0,
+    ) as arm:
+        env = {
+            **env_for(arm),
+            "AzureWebJobsStorage": azurite.connection_string,
+            "WARDEN_SUBSCRIPTIONS": SUBSCRIPTION_ID,
+            "WARDEN_BASELINE": str(HERE / "baseline.json"),
+            "WARDEN_DRY_RUN": "false",
+            "WARDEN_SIGNING_KEY": str(WORK / "checkpoint-key.pem"),
+            "WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID": WORKSPACE,
+            "WARDEN_DEFER_BASE_SECONDS": "1",
+            "WARDEN_LRO_WAIT_SECONDS": "5",
+        }
+        os.environ.update(env)
+        import function_app
+
+        print(f"   ARM emulator  {arm.arm_endpoint}  ({len(fleet)} caches)")
+        with DevHost(function_app.app, azurite.connection_string, settings=env) as host:
+            print(f"   Functions     {host.http_base_url}/api/scans")
+
+            say("1. POST /api/scans over the subscription: fix the drift already in the fleet")
+            resp = requests.post(f"{host.http_base_url}/api/scans", json={"scope": f"/subscriptions/{SUBSCRIPTION_ID}"},
+                                 headers={"x-functions-key": host.function_key}, timeout=60)
+            scan = resp.json()
+            print(f"   {resp.status_code} {scan}")
+            host.run_until_idle(180)
+            status = requests.get(f"{host.http_base_url}/api/scans/{scan['scanId']}",
+                                  headers={"x-functions-key": host.function_key}, timeout=30).json()
+            print(f"   scan finished={status['finished']} outcomes={status['outcomes']}")
+
+            say("2. Jane Doe drifts orders-cache through the Azure SDK (non-SSL port on, 0.0.0.0-255.255.255.255)")
+            jane = RedisManagementClient(EmulatorCredential(arm, JANE), SUBSCRIPTION_ID, base_url=arm.arm_endpoint,
+                                         polling_interval=0.2)
+            jane.redis.begin_update("rg-payments", "orders-cache",
+                                    RedisUpdateParameters(enable_non_ssl_port=True)).result()
+            jane.firewall_rules.create_or_update("rg-payments", "orders-cache", "allow_all",
+                                                 RedisFirewallRule(start_ip="0.0.0.0", end_ip="255.255.255.255"))
+            print("   Event Grid -> queue warden-events -> on_resource_event")
+            host.run_until_idle(180)
+
+        records = read_trail(azurite.connection_string)
+        calls = arm.requests()
+        say("What happened (from the audit trail)")
+        rows = [
+            [r["time"][11:19], (r.get("cache_id") or "-").rsplit("/", 1)[-1], r.get("rule") or "-", change(r), who(r),
+             r["kind"]]
+            for r in records
+            if r["kind"] in ("remediated", "remediation-failed", "deferred", "blocked", "skipped-exempt",
+                             "manual-action-required", "gone")
+        ]
+        print_table(["time", "cache", "rule", "before -> after", "who", "outcome"], rows)
+        own = [r for r in records if r["kind"] == "ignored-event" and "own write" in (r.get("detail") or "")]
+        writes = [c for c in calls if c["caller"].get("appid") == WARDEN_CLIENT_ID and c["method"] != "GET"]
+        print(f"\n   {len(own)} of our own writes came back as events and were dropped before any ARM call;"
+              f" {len(writes)} ARM writes in all.")
+
+        say("End state (fresh ARM read, evaluated against the baseline)")
+        converged, end_rows = end_state(arm, expected)
+        print_table(["cache", "remediable drift left", "audit only", "manual", "exempt"], end_rows)
+
+        os.environ.update(env)
+        from remediators.cli import main as cli
+
+        say("python -m remediators audit verify")
+        verified = cli(["audit", "verify"])
+        say("python -m remediators audit export --format csv (first rows)")
+        buf = io.StringIO()
+        cli(["audit", "export", "--format", "csv"], out=buf)
+        for line in buf.getvalue().splitlines()[:6]:
+            print("   " + line[:200])
+        say("python -m remediators report --format json (posture per cache)")
+        buf = io.StringIO()
+        cli(["report", "--format", "json"], out=buf)
+        print_posture(buf.getvalue())
+
+    ok = converged and verified == 0
+    say("CONVERGED" if ok else "NOT CONVERGED")
+    return 0 if ok else 1
+
+
+def read_trail(connection_string: str) -> list[dict[str, Any]]:
+    from azure.storage.blob import BlobServiceClient
+
+    from remediators.audit.reader import lines, open_source
+
+    source = open_source(blob_service=BlobServiceClient.from_connection_string(connection_string))
+    records = [ln.record for seg in source.segments() for ln in lines(seg) if ln.record is not None]
+    return sorted(records, key=lambda r: (r["time"], r["seq"]))
+
+
+def end_state(arm: EmulatorServer, expected: dict[str, dict[str, str]]) -> tuple[bool, list[list[str]]]:
+    """Re-read every cache and evaluate it. Converged when no finding with a safe automatic fix is still
+    open and every remaining finding is the one `expected.json` lists, with the same status."""
+    from azure.identity import ManagedIdentityCredential
+
+    from remediators.baseline import load_baseline, settings_defaults
+    from remediators.gateway import Gateway
+    from remediators.models import ManualFix, Status
+    from remediators.resource_ids import parse_cache_id
+
+    baseline = load_baseline(str(HERE / "baseline.json"), defaults=settings_defaults(WORKSPACE, None))
+    gateway = Gateway(arm.arm_endpoint, ManagedIdentityCredential(), lro_wait_seconds=5)
+    rows: list[list[str]] = []
+    ok = True
+    seen: dict[str, dict[str, str]] = {}
+    for entry in json.loads((HERE / "fleet.json").read_text()):
+        cache = parse_cache_id(entry["id"])
+        snapshot = gateway.read(cache, baseline.needs(cache.kind))
+        kinds: dict[str, list[str]] = {"left": [], "audit": [], "manual": [], "exempt": []}
+        for f in baseline.evaluate(snapshot, now=datetime.now(UTC)):
+            if f.status in (Status.COMPLIANT, Status.NOT_APPLICABLE):
+                continue
+            if f.status is Status.EXEMPT:
+                why = "exempt"
+            elif str(f.effect) != "remediate":
+                why = "audit"
+            elif isinstance(f.remediation, ManualFix):
+                why = "manual"
+            else:
+                why = "left"
+            kinds[why].append(f.rule)
+            seen.setdefault(cache.name, {})[f.rule] = why
+        ok = ok and not kinds["left"]
+        rows.append([cache.name] + [", ".join(kinds[k]) or "-" for k in ("left", "audit", "manual", "exempt")])
+    if seen != expected:
+        ok = False
+        print("   the end state differs from demo/expected.json:")
+        print("   got      " + json.dumps(seen, sort_keys=True))
+        print("   expected " + json.dumps(expected, sort_keys=True))
+    return ok, rows
+
+
+def print_posture(text: str) -> None:
+    report = json.loads(text)
+    rows = []
+    for item in report["caches"]:
+        counts = ", ".join(f"{n} {sev}" for sev, n in item["open"].items() if n) or "none"
+        rules = ", ".join(f["rule"] for f in item["open_findings"]) or "-"
+        exemptions = ", ".join(f"{e['id']} until {e['expires_london']}" for e in item["exemptions"]) or "-"
+        rows.append([item["cache_id"].rsplit("/", 1)[-1], counts, rules, exemptions,
+                     item["last_remediation_london"] or "-"])
+    print_table(["cache", "open by severity", "open rules", "exemptions", "last remediation (London)"], rows)
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    print(f"   ({time.monotonic() - started:.1f} s)")
+    sys.exit(code)

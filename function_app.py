@@ -21,6 +21,7 @@ EVENTS_POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
 WORK_POISON_QUEUE = f"{WORK_QUEUE}-poison"
 # NCRONTAB with seconds; Linux plans (Flex Consumption) evaluate it in UTC.
 NIGHTLY_SCHEDULE = "0 0 2 * * *"
+HOURLY_SCHEDULE = "0 5 * * * *"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -88,6 +89,12 @@ def post_scan(req: func.HttpRequest) -> func.HttpResponse:
 def get_scan(req: func.HttpRequest) -> func.HttpResponse:
     status, body = triggers.get_scan(req.route_params["id"])
     return _json(status, body)
+
+
+@app.function_name("hourly_checkpoint")
+@app.timer_trigger(schedule=HOURLY_SCHEDULE, arg_name="timer", run_on_startup=False)
+def hourly_checkpoint(timer: func.TimerRequest) -> None:
+    triggers.on_checkpoint_timer()
 
 
 @app.function_name("nightly_scan")

@@ -64,8 +64,8 @@ def test_http_bindings(spec: AppSpec) -> None:
 
 
 def test_timer_binding(spec: AppSpec) -> None:
-    [timer] = spec.timers
-    assert (timer.name, timer.schedule, timer.run_on_startup) == ("nightly_scan", "0 0 2 * * *", False)
+    timers = {t.name: (t.schedule, t.run_on_startup) for t in spec.timers}
+    assert timers == {"nightly_scan": ("0 0 2 * * *", False), "hourly_checkpoint": ("0 5 * * * *", False)}
 
 
 def test_raw_bindings_are_what_the_worker_sends_the_host(function_app: ModuleType) -> None:
@@ -170,9 +170,18 @@ def test_timer_passes_past_due(function_app: ModuleType, spec: AppSpec, monkeypa
                                past_due: bool) -> None:
     seen: list[bool] = []
     monkeypatch.setattr(function_app.triggers, "on_timer", lambda *, past_due: seen.append(past_due))
-    timer: TimerTriggerSpec = spec.timers[0]
+    timer: TimerTriggerSpec = next(t for t in spec.timers if t.name == "nightly_scan")
     call(timer.user_function, timer.arg_name, timer_argument(past_due=past_due, schedule=timer.schedule))
     assert seen == [past_due]
+
+
+def test_hourly_timer_signs_a_checkpoint(function_app: ModuleType, spec: AppSpec,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(function_app.triggers, "on_checkpoint_timer", lambda: seen.append("checkpoint"))
+    timer: TimerTriggerSpec = next(t for t in spec.timers if t.name == "hourly_checkpoint")
+    call(timer.user_function, timer.arg_name, timer_argument(past_due=False, schedule=timer.schedule))
+    assert seen == ["checkpoint"]
 
 
 def test_post_scan_passes_body_and_app_service_caller(function_app: ModuleType, spec: AppSpec,

@@ -124,6 +124,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
                                                  RedisFirewallRule(start_ip="0.0.0.0", end_ip="255.255.255.255"))
             print("   Event Grid -> queue warden-events -> on_resource_event")
             host.run_until_idle(180)
+            host.fire_timer("hourly_checkpoint")  # as the hourly timer would: sign every chain's head
 
         records = read_trail(azurite.connection_string)
         calls = arm.requests()
@@ -148,8 +149,11 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         os.environ.update(env)
         from remediators.cli import main as cli
 
-        say("python -m remediators audit verify")
-        verified = cli(["audit", "verify"])
+        from remediators.audit.signing import key_fingerprint
+
+        pinned = key_fingerprint(str(WORK / "checkpoint-key.pem"))  # in Azure: a deployment output
+        say(f"python -m remediators audit verify --key-fingerprint {pinned[:16]}…")
+        verified = cli(["audit", "verify", "--key-fingerprint", pinned])
         say("python -m remediators audit export --format csv (first rows)")
         buf = io.StringIO()
         cli(["audit", "export", "--format", "csv"], out=buf)

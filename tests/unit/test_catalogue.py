@@ -4,18 +4,15 @@ Policy built-in in the reference copy (implemented by a rule, or listed as out o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from emulator.spec import REFERENCE_ROOT
 from remediators import catalogue
 from remediators.rules import ALL_RULES
 
-REFERENCE = (
-    Path(os.environ.get("WARDEN_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"))
-    / "azure-policy"
-)
+REFERENCE = REFERENCE_ROOT / "azure-policy"
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"no Azure Policy reference copy at {REFERENCE}")
 
 

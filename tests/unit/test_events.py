@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emulator.spec import REFERENCE_ROOT
 from remediators.events import MAX_BODY_BYTES, parse_delivery, parse_message, parse_time
 from remediators.models import CacheChange, IgnoredEvent
 from remediators.resource_ids import CacheKind, parse_cache_id
 
-EVENTS = Path("/work/shared/reference/events")
+EVENTS = REFERENCE_ROOT / "events"
 SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"
 CACHE = f"/subscriptions/{SUB}/resourceGroups/rg-payments/providers/Microsoft.Cache/Redis/payments-cache"
 SAMPLES = sorted(EVENTS.glob("*.json"))

@@ -2,21 +2,20 @@
 we map it to reports non_compliant.
 
 The definitions are read from the reference copy of Azure/azure-policy (WARDEN_REFERENCE_DIR, default
-/work/shared/reference) and evaluated with `policy_eval`, over hypothesis-generated cache bodies: fields
+the repository's reference/) and evaluated with `policy_eval`, over hypothesis-generated cache bodies: fields
 absent, null, and string enums in any letter case. Boolean properties are generated as JSON booleans or
 null, their type in the ARM spec.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulator.spec import REFERENCE_ROOT
 from remediators.models import CacheSnapshot, Status
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
@@ -24,10 +23,7 @@ from remediators.rules.base import RuleContext
 
 from .policy_eval import Definition, UnsupportedPolicy, matches
 
-REFERENCE = (
-    Path(os.environ.get("WARDEN_REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"))
-    / "azure-policy"
-)
+REFERENCE = REFERENCE_ROOT / "azure-policy"
 pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"Azure Policy reference copy not at {REFERENCE}")
 
 # built-in definition (file) -> the rule that must be at least as strict

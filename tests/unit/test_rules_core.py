@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from emulator.spec import REFERENCE_ROOT
 from remediators.models import CacheSnapshot, FirewallFix, FirewallRule, ManualFix, PropertyFix, Status
 from remediators.resource_ids import CacheKind, parse_cache_id
 from remediators.rules import ALL_RULES, RULE_MODULES, rule_by_id
 from remediators.rules.base import RuleContext
 
-POLICY = Path("/work/shared/reference/azure-policy")
+POLICY = REFERENCE_ROOT / "azure-policy"
 SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"
 REDIS = parse_cache_id(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/Redis/c1")
 AMR = parse_cache_id(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/redisEnterprise/a1")

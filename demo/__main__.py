@@ -143,8 +143,8 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
               f" {len(writes)} ARM writes in all.")
 
         say("End state (fresh ARM read, evaluated against the baseline)")
-        converged, end_rows = end_state(arm, expected)
-        print_table(["cache", "remediable drift left", "audit only", "manual", "exempt"], end_rows)
+        converged, end_rows = end_state(arm, expected, records)
+        print_table(["cache", "remediable drift left", "audit only", "manual", "exempt", "blocked by ARM"], end_rows)
 
         os.environ.update(env)
         from remediators.cli import main as cli
@@ -179,40 +179,52 @@ def read_trail(connection_string: str) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["time"], r["seq"]))
 
 
-def end_state(arm: EmulatorServer, expected: dict[str, dict[str, str]]) -> tuple[bool, list[list[str]]]:
-    """Re-read every cache and evaluate it. Converged when no finding with a safe automatic fix is still
-    open and every remaining finding is the one `expected.json` lists, with the same status."""
+def end_state(
+    arm: EmulatorServer, expected: dict[str, dict[str, str]], records: list[dict[str, Any]]
+) -> tuple[bool, list[list[str]]]:
+    """Re-read every cache, evaluate and plan it as the engine would. Converged when no plan would still
+    write (except a write ARM refused for good, recorded as `blocked`) and every open finding is the one
+    `expected.json` lists, classified the same way: audit only, manual, exempt or blocked."""
     from azure.identity import ManagedIdentityCredential
 
     from remediators.baseline import load_baseline, settings_defaults
     from remediators.gateway import Gateway
-    from remediators.models import ManualFix, Status
+    from remediators.models import ManualAction, Status
+    from remediators.planner import plan
     from remediators.resource_ids import parse_cache_id
 
     baseline = load_baseline(str(HERE / "baseline.json"), defaults=settings_defaults(WORKSPACE, None))
     gateway = Gateway(arm.arm_endpoint, ManagedIdentityCredential(), lro_wait_seconds=5)
+    blocked = {((r.get("cache_id") or "").lower(), r.get("rule")) for r in records if r["kind"] == "blocked"}
+    columns = ("left", "audit", "manual", "exempt", "blocked")
     rows: list[list[str]] = []
-    ok = True
     seen: dict[str, dict[str, str]] = {}
     for entry in json.loads((HERE / "fleet.json").read_text()):
         cache = parse_cache_id(entry["id"])
         snapshot = gateway.read(cache, baseline.needs(cache.kind))
-        kinds: dict[str, list[str]] = {"left": [], "audit": [], "manual": [], "exempt": []}
-        for f in baseline.evaluate(snapshot, now=datetime.now(UTC)):
+        findings = baseline.evaluate(snapshot, now=datetime.now(UTC))
+        steps = plan(findings, snapshot).steps
+        manual = {s.rule for s in steps if isinstance(s, ManualAction)}
+        writing = {rule for s in steps if not isinstance(s, ManualAction)
+                   for rule in getattr(s, "rules", (getattr(s, "rule", ""),))}
+        kinds: dict[str, list[str]] = {k: [] for k in columns}
+        for f in findings:
             if f.status in (Status.COMPLIANT, Status.NOT_APPLICABLE):
                 continue
             if f.status is Status.EXEMPT:
                 why = "exempt"
             elif str(f.effect) != "remediate":
                 why = "audit"
-            elif isinstance(f.remediation, ManualFix):
+            elif f.rule in manual:
                 why = "manual"
+            elif f.rule in writing and (cache.key, f.rule) in blocked:
+                why = "blocked"
             else:
                 why = "left"
             kinds[why].append(f.rule)
             seen.setdefault(cache.name, {})[f.rule] = why
-        ok = ok and not kinds["left"]
-        rows.append([cache.name] + [", ".join(kinds[k]) or "-" for k in ("left", "audit", "manual", "exempt")])
+        rows.append([cache.name] + [", ".join(kinds[k]) or "-" for k in columns])
+    ok = not any(why == "left" for rules in seen.values() for why in rules.values())
     if seen != expected:
         ok = False
         print("   the end state differs from demo/expected.json:")

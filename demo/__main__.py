@@ -75,7 +75,7 @@ def change(record: dict[str, Any]) -> str:
     return f"{show(record.get('before'))} -> {show(record.get('after'))}"
 
 
-def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
+def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     signing_key(WORK / "checkpoint-key.pem")
@@ -147,9 +147,8 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         print_table(["cache", "remediable drift left", "audit only", "manual", "exempt", "blocked by ARM"], end_rows)
 
         os.environ.update(env)
-        from remediators.cli import main as cli
-
         from remediators.audit.signing import key_fingerprint
+        from remediators.cli import main as cli
 
         pinned = key_fingerprint(str(WORK / "checkpoint-key.pem"))  # in Azure: a deployment output
         say(f"python -m remediators audit verify --key-fingerprint {pinned[:16]}…")
@@ -240,9 +239,11 @@ def print_posture(text: str) -> None:
         counts = ", ".join(f"{n} {sev}" for sev, n in item["open"].items() if n) or "none"
         rules = ", ".join(f["rule"] for f in item["open_findings"]) or "-"
         exemptions = ", ".join(f"{e['id']} until {e['expires_london']}" for e in item["exemptions"]) or "-"
+        retires = (item.get("retirement") or {}).get("retires_uk") or "-"
         rows.append([item["cache_id"].rsplit("/", 1)[-1], counts, rules, exemptions,
-                     item["last_remediation_london"] or "-"])
-    print_table(["cache", "open by severity", "open rules", "exemptions", "last remediation (London)"], rows)
+                     item["last_remediation_london"] or "-", retires])
+    print_table(["cache", "open by severity", "open rules", "exemptions", "last remediation (London)",
+                 "retires (move to Azure Managed Redis)"], rows)
 
 
 if __name__ == "__main__":

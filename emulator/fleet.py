@@ -25,6 +25,11 @@ CACHE_ID = re.compile(
 )
 
 
+# Keys beside `properties` that are not part of the cache's GET body: children, related resources, knobs.
+CHILD_KEYS = ("firewallRules", "diagnosticSettings", "linkedServers", "privateDnsZoneGroups", "metricAlerts",
+              "x-emulator")
+
+
 class FleetError(ValueError):
     """The fleet document is invalid; the message names where and why."""
 
@@ -40,6 +45,9 @@ class CacheSeed:
     firewall_rules: tuple[Mapping[str, Any], ...]
     diagnostic_settings: tuple[Mapping[str, Any], ...]
     knobs: Mapping[str, Any]
+    linked_servers: tuple[Mapping[str, Any], ...] = ()
+    private_dns_zone_groups: tuple[Mapping[str, Any], ...] = ()
+    metric_alerts: tuple[Mapping[str, Any], ...] = ()
 
 
 def _schema() -> dict[str, Any]:
@@ -78,6 +86,8 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
     seeds: list[CacheSeed] = []
     seen: set[str] = set()
     for index, entry in enumerate(document):
+        if str(entry.get("type", "")).lower() == "microsoft.cache/redisenterprise":
+            continue  # an Azure Managed Redis cluster: emulator.enterprise_fleet.load_clusters
         where = f"$[{index}]"
         match = CACHE_ID.match(entry["id"])
         if match is None:
@@ -96,7 +106,7 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
         knobs = dict(entry.get("x-emulator", {}))
         if "busyForGets" in knobs and "provisioningSequence" in knobs:
             raise FleetError(f"{where}.x-emulator: use busyForGets or provisioningSequence, not both")
-        body = {k: v for k, v in entry.items() if k not in ("firewallRules", "diagnosticSettings", "x-emulator")}
+        body = {k: v for k, v in entry.items() if k not in CHILD_KEYS}
         body.setdefault("type", "Microsoft.Cache/Redis")
         body.setdefault("tags", {})
         seeds.append(
@@ -108,6 +118,9 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
                 firewall_rules=tuple(entry.get("firewallRules", ())),
                 diagnostic_settings=tuple(entry.get("diagnosticSettings", ())),
                 knobs=knobs,
+                linked_servers=tuple(entry.get("linkedServers", ())),
+                private_dns_zone_groups=tuple(entry.get("privateDnsZoneGroups", ())),
+                metric_alerts=tuple(entry.get("metricAlerts", ())),
             )
         )
     return seeds

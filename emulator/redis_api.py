@@ -127,8 +127,16 @@ class RedisApi:
                     "The following updates can't be processed in one single request, please send seperate request "
                     f"to update them: '{','.join(changing)}'."
                 )
+            if props.get("disableAccessKeyAuthentication") is True and not _aad_on(state.body.get("properties")):
+                raise errors.bad_request(
+                    "Access key authentication can't be disabled while Microsoft Entra authentication is not "
+                    "enabled on the cache. Enable Microsoft Entra authentication first.",
+                    "properties.disableAccessKeyAuthentication",
+                )
             if state.provisioning_state != "Succeeded":
                 raise errors.busy(state.id, self.busy_retry_after)
+            if _aad_on(props) and not _aad_on(state.body.get("properties")) and state.configuring_aad_gets:
+                state.after_operation = ["ConfiguringAAD"] * state.configuring_aad_gets + ["Succeeded"]
             _merge(state.body, update)
             op = self.store.begin_operation(state)
             body = copy.deepcopy(state.body)
@@ -216,6 +224,14 @@ class RedisApi:
             return Reply(204)
         return Reply(200, event=WriteEvent(call.path, "Microsoft.Cache/redis/firewallRules/delete", delete=True))
 
+    # ------------------------------------------------------------------------------------------ linked servers
+
+    def list_linked_servers(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cache(sub, rg, name, method="GET", resource="linkedServers")
+            items = [copy.deepcopy(i) for i in state.linked.values()]
+        return self._page(call, sorted(items, key=lambda i: i["name"].lower()))
+
     # ------------------------------------------------------------------------------------------ private endpoints
 
     def list_private_endpoint_connections(self, call: Call, sub: str, rg: str, name: str) -> Reply:
@@ -237,6 +253,14 @@ def _as_child(state: CacheState, item: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(item)
     out["name"] = f"{state.name}/{item['name']}"
     return out
+
+
+def _aad_on(props: Any) -> bool:
+    """`redisConfiguration["aad-enabled"]` is "true" (key and value compared case-insensitively)."""
+    config = props.get("redisConfiguration") if isinstance(props, dict) else None
+    if not isinstance(config, dict):
+        return False
+    return any(str(k).lower() == "aad-enabled" and str(v).lower() == "true" for k, v in config.items())
 
 
 def _ipv4(value: str, target: str) -> ipaddress.IPv4Address:

@@ -7,19 +7,25 @@ ARM matches paths without regard to case (`/Subscriptions/.../microsoft.cache/RE
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import errors
+from .alerts_api import API_VERSION as ALERTS_API_VERSION
+from .alerts_api import MetricAlertsApi
 from .calls import Call, Reply
 from .diagnostics_api import DiagnosticsApi
 from .errors import ArmHttpError
+from .network_api import API_VERSION as NETWORK_API_VERSION
+from .network_api import NetworkApi
 from .redis_api import RedisApi
 
 _SUB = r"/subscriptions/(?P<sub>[^/]+)"
 _RG = _SUB + r"/resourceGroups/(?P<rg>[^/]+)"
 _CACHE = _RG + r"/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)"
 _DS = _CACHE + r"/providers/Microsoft\.Insights"
+_ALERTS = _RG + r"/providers/Microsoft\.Insights/metricAlerts"
+_PE = _RG + r"/providers/Microsoft\.Network/privateEndpoints/(?P<pe>[^/]+)"
 
 Handler = Callable[..., Reply]
 
@@ -37,7 +43,8 @@ def _compile(path: str) -> re.Pattern[str]:
 
 
 class Router:
-    def __init__(self, redis: RedisApi, diagnostics: DiagnosticsApi) -> None:
+    def __init__(self, redis: RedisApi, diagnostics: DiagnosticsApi, extra_routes: Sequence[Route] = ()) -> None:
+        """`extra_routes` come after these (emulator.enterprise_api.enterprise_routes for redisEnterprise)."""
         cache_versions = (redis.spec.api_version,)
         ds_versions = (diagnostics.spec.api_version,)
         self.redis = redis
@@ -68,6 +75,20 @@ class Router:
             Route(_compile(_DS + "/diagnosticSettingsCategories"), {"GET": diagnostics.categories}, ds_versions,
                   "diagnosticSettingsCategories"),
         ]
+        # Related resources the baseline reads or writes (emulator.network_api, emulator.alerts_api).
+        alerts, network = MetricAlertsApi(redis), NetworkApi(redis.store)
+        self.routes += [
+            Route(_compile(_CACHE + "/linkedServers"), {"GET": redis.list_linked_servers}, cache_versions,
+                  "Redis/linkedServers"),
+            Route(_compile(_PE + "/privateDnsZoneGroups"), {"GET": network.list_dns_zone_groups},
+                  (NETWORK_API_VERSION,), "privateEndpoints/privateDnsZoneGroups"),
+            Route(_compile(_ALERTS), {"GET": alerts.list_by_resource_group}, (ALERTS_API_VERSION,),
+                  "metricAlerts"),
+            Route(_compile(_ALERTS + r"/(?P<alert>[^/]+)"),
+                  {"GET": alerts.get, "PUT": alerts.put, "DELETE": alerts.delete}, (ALERTS_API_VERSION,),
+                  "metricAlerts"),
+        ]
+        self.routes += list(extra_routes)
 
     def dispatch(self, call: Call) -> Reply:
         for route in self.routes:

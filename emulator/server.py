@@ -7,11 +7,14 @@ Every answer carries `x-ms-request-id` and `x-ms-correlation-request-id` like AR
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import secrets
 import shutil
+import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -27,8 +30,12 @@ import trustme
 
 from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
+from .enterprise_api import EnterpriseApi, enterprise_routes, load_enterprise_spec
+from .enterprise_fleet import load_clusters
+from .enterprise_state import EnterpriseStore
 from .errors import ArmHttpError
 from .events import EventPublisher, RequestContext, build_event
+from .faults import ChaosSpec, FaultInjector, Injection, RateLimits, chaos_from
 from .fleet import load_fleet
 from .identity import IdentityEndpoint
 from .principals import DEFAULT_PRINCIPALS, TENANT_ID, WARDEN, Principal
@@ -98,13 +105,24 @@ class EmulatorServer:
         request_log: str | Path | None = None,
         ca_dir: str | Path | None = None,
         token_lifetime: float = 3600.0,
+        latency: float = 0.0,
+        chaos: ChaosSpec | Mapping[str, Any] | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
+        """`latency` (seconds) delays every ARM call's answer, as a real round trip to ARM would, so the
+        demo and benchmarks see realistic overlap; it can be changed while running (`server.latency`)."""
         self.store = Store(lro_polls=lro_polls, lro_seconds=lro_seconds)
         self.store.load(load_fleet(fleet))
         specs = load_specs()
         self.redis = RedisApi(self.store, specs["redis"], lro_shape=lro_shape, page_size=page_size,
                               retry_after=retry_after, busy_retry_after=busy_retry_after)
-        self.router = Router(self.redis, DiagnosticsApi(self.redis, specs["diagnosticSettings"]))
+        # Azure Managed Redis (Microsoft.Cache/redisEnterprise): same store lock, own state and routes.
+        self.enterprise_store = EnterpriseStore(self.store)
+        self.enterprise_store.load(load_clusters(fleet))
+        self.enterprise = EnterpriseApi(self.enterprise_store, load_enterprise_spec(), lro_shape=lro_shape,
+                                        page_size=page_size, retry_after=retry_after)
+        self.router = Router(self.redis, DiagnosticsApi(self.redis, specs["diagnosticSettings"]),
+                             enterprise_routes(self.enterprise, specs["diagnosticSettings"]))
         self.lro_shape = lro_shape
         self.principals = tuple(principals)
         self._key = secrets.token_bytes(32)
@@ -113,6 +131,8 @@ class EmulatorServer:
         self.publisher = EventPublisher(queue_connection_string, event_queue, schema=event_schema,
                                         exclude_appids=exclude_appids)
         self.log = RequestLog(request_log)
+        self.latency = float(latency)
+        self.faults = FaultInjector(self.store, chaos_from(chaos), rate_limits)  # emulator.faults
         self._host, self._port = host, port
         self._own_ca_dir = ca_dir is None
         self._ca_dir = Path(ca_dir) if ca_dir else Path(tempfile.mkdtemp(prefix="warden-emulator-ca-"))
@@ -200,6 +220,21 @@ class EmulatorServer:
             out["diagnosticSettings"] = [copy.deepcopy(s) for s in state.settings.values()]
             return out
 
+    def cluster(self, cluster_id: str) -> dict[str, Any] | None:
+        """An Azure Managed Redis cluster in the fleet format (GET body plus `databases`, each with its
+        `diagnosticSettings` and `accessPolicyAssignments`), or None. Not a GET: advances nothing."""
+        with self.store.lock:
+            state = self.enterprise_store.clusters.get(cluster_id.lower())
+            if state is None:
+                return None
+            out = copy.deepcopy(state.body)
+            out["databases"] = [
+                {**copy.deepcopy(db.body), "diagnosticSettings": [copy.deepcopy(s) for s in db.settings.values()],
+                 "accessPolicyAssignments": copy.deepcopy(db.assignments)}
+                for db in state.databases.values()
+            ]
+            return out
+
     def mint_token(self, principal: Principal = WARDEN, *, lifetime: float = 3600.0,
                    audience: str = "https://management.azure.com/") -> str:
         """A token signed by this server, e.g. an expired one (negative lifetime) for tests."""
@@ -222,6 +257,8 @@ class EmulatorServer:
         claims: Mapping[str, Any] = {}
         reply: Reply
         error_code: str | None = None
+        injection: Injection | None = None
+        fault_headers: dict[str, str] = {}
         if path == REQUESTS_PATH and method == "GET":
             reply = Reply(200, self.log.entries())
         elif path == IDENTITY_PATH and method == "GET":
@@ -229,9 +266,12 @@ class EmulatorServer:
             reply = Reply(status, body)
         else:
             call = Call(method, path, query, raw, self.arm_endpoint)
+            if self.latency > 0:
+                time.sleep(self.latency)  # before the state change: the call takes effect late, as over a WAN
             try:
                 claims = verify(handler.headers.get("Authorization"), self._key)
-                reply = self.router.dispatch(call)
+                injection, fault_headers = self.faults.before(method, path, claims)
+                reply = _injected_reply(injection) or self.router.dispatch(call)
             except TokenError as exc:
                 error_code = exc.code
                 challenge = (f'Bearer authorization_uri="https://login.microsoftonline.com/{TENANT_ID}", '
@@ -245,6 +285,7 @@ class EmulatorServer:
                 self._publish(reply.event, claims, handler, method, correlation_id)
         self.log.record({
             "time": datetime.fromtimestamp(started, UTC).isoformat(),
+            "end": datetime.fromtimestamp(time.time(), UTC).isoformat(),  # answered after this instant
             "method": method,
             "path": path,
             "api_version": query.get("api-version"),
@@ -254,8 +295,15 @@ class EmulatorServer:
             "error": error_code,
             "request_id": request_id,
             "correlation_id": correlation_id,
+            "user_agent": handler.headers.get("User-Agent"),
             "body": _json_or_none(raw) if method in ("PUT", "PATCH", "POST") else None,
+            **({"fault": injection.label} if injection is not None else {}),
         })
+        if injection is not None and injection.action == "reset":
+            _reset_connection(handler)
+            return
+        if fault_headers:
+            reply = Reply(reply.status, reply.body, {**reply.headers, **fault_headers}, reply.event)
         self._write(handler, reply, request_id, correlation_id)
 
     def _display_name(self, claims: Mapping[str, Any]) -> str | None:
@@ -302,6 +350,26 @@ class EmulatorServer:
         handler.end_headers()
         if payload:
             handler.wfile.write(payload)
+
+
+def _injected_reply(injection: Injection | None) -> Reply | None:
+    """An injected fault as the handler's answer: raise ARM's error, answer nothing (reset), or serve late."""
+    if injection is None:
+        return None
+    if injection.action == "error":
+        raise ArmHttpError(injection.status, injection.code, injection.message, headers=dict(injection.headers))
+    if injection.action == "reset":
+        return Reply(0)
+    time.sleep(injection.delay_seconds)  # `delay`: then served normally
+    return None
+
+
+def _reset_connection(handler: BaseHTTPRequestHandler) -> None:
+    """Close the client's connection with a TCP RST and no HTTP answer, as a dropped load balancer would."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:

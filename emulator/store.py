@@ -37,6 +37,8 @@ class Operation:
     polls_remaining: int
     not_before: float
     done: bool = False
+    fail: bool = False  # ends provisioningState Failed and rolls the change back (knob `lroFailures`)
+    previous_body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -56,6 +58,14 @@ class CacheState:
     sequence: list[str] | None = None
     sequence_index: int = 0
     operation: Operation | None = None
+    delete_after: int | None = None  # knob `deleteAfterRequests` (emulator.faults)
+    requests_seen: int = 0
+    lro_failures: int = 0  # knob `lroFailures`: the next N PATCH operations end Failed
+    failing_operation: str | None = None
+    body_before_patch: dict[str, Any] | None = None  # kept by emulator.faults for the rollback
+    linked: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased name -> LinkedServer item
+    configuring_aad_gets: int = 0  # knob `configuringAadForGets`
+    after_operation: list[str] | None = None  # states shown on GETs once the running operation completes
 
     @property
     def provisioning_state(self) -> str:
@@ -81,6 +91,9 @@ class Store:
     operations: dict[str, Operation] = field(default_factory=dict)
     resource_groups: set[tuple[str, str]] = field(default_factory=set)
     subscriptions: set[str] = field(default_factory=set)
+    # Microsoft.Network private endpoints the fleet knows (lower-cased id -> its privateDnsZoneGroups items)
+    private_endpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased id -> resource
 
     def load(self, seeds: Iterable[CacheSeed]) -> None:
         with self.lock:
@@ -119,14 +132,43 @@ class Store:
             lro_polls=int(knobs.get("lroPolls", self.lro_polls)),
             lro_seconds=float(knobs.get("lroSeconds", self.lro_seconds)),
             sequence=sequence,
+            delete_after=int(knobs["deleteAfterRequests"]) if "deleteAfterRequests" in knobs else None,
+            lro_failures=int(knobs.get("lroFailures", 0)),
         )
         if sequence:
             state.set_provisioning_state(sequence[0])
+        state.configuring_aad_gets = int(knobs.get("configuringAadForGets", 0))
+        self._add_related(state, seed, props)
         with self.lock:
             self.caches[state.key] = state
             self.resource_groups.add((seed.subscription_id, seed.resource_group.lower()))
             self.subscriptions.add(seed.subscription_id)
         return state
+
+    def _add_related(self, state: CacheState, seed: CacheSeed, props: dict[str, Any]) -> None:
+        """Linked servers (their ids also go into the body, as ARM shows them), the private endpoints the
+        connections use with their DNS zone groups, and metric alert rules in the cache's resource group."""
+        for item in seed.linked_servers:
+            name = str(item["name"]).rsplit("/", 1)[-1]
+            state.linked[name.lower()] = linked_server_item(state.id, name, item["properties"])
+        if seed.linked_servers:
+            props["linkedServers"] = [{"id": item["id"]} for item in state.linked.values()]
+        with self.lock:
+            for conn in props.get("privateEndpointConnections") or ():
+                pe = ((conn.get("properties") or {}).get("privateEndpoint") or {}).get("id")
+                if pe:
+                    self.private_endpoints.setdefault(pe.lower(), [])
+            for group in seed.private_dns_zone_groups:
+                pe_id, _, name = str(group["id"]).rpartition("/privateDnsZoneGroups/")
+                item = {"name": name, "etag": 'W/"1"', **copy.deepcopy(dict(group))}
+                self.private_endpoints.setdefault(pe_id.lower(), []).append(item)
+            for alert in seed.metric_alerts:
+                alert_id = alert.get("id") or (
+                    f"/subscriptions/{seed.subscription_id}/resourceGroups/{seed.resource_group}"
+                    f"/providers/Microsoft.Insights/metricAlerts/{alert['name']}"
+                )
+                self.metric_alerts[alert_id.lower()] = {
+                    "type": "Microsoft.Insights/metricAlerts", **copy.deepcopy(dict(alert)), "id": alert_id}
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -152,9 +194,14 @@ class Store:
         if op.polls_remaining <= 0 and self.clock() >= op.not_before:
             op.done = True
             cache = self.caches.get(op.cache_key)
-            if cache is not None:
-                cache.set_provisioning_state("Succeeded")
-                cache.sequence = None
+            if cache is not None and op.fail and op.previous_body is not None:
+                # As ARM shows a failed update: Failed on the poll that ends it, the change rolled back,
+                # then Succeeded again so the cache can be written to.
+                cache.body = op.previous_body
+                cache.sequence, cache.sequence_index = ["Failed", "Succeeded"], 0
+                cache.set_provisioning_state("Failed")
+            elif cache is not None:
+                self._settle(cache)
 
     # ------------------------------------------------------------------------------------------ LRO
 
@@ -169,12 +216,28 @@ class Store:
         self.operations[op.id] = op
         state.operation = op
         state.sequence = None
+        if state.lro_failures > 0:
+            state.lro_failures -= 1
+            op.fail, state.failing_operation = True, op.id
+            op.previous_body = state.body_before_patch or copy.deepcopy(state.body)
+            op.polls_remaining = max(1, op.polls_remaining)  # a failure is only seen by polling
         if op.polls_remaining <= 0 and op.not_before <= self.clock():
             op.done = True
-            state.set_provisioning_state("Succeeded")
+            self._settle(state)
         else:
             state.set_provisioning_state("Updating")
         return op
+
+    @staticmethod
+    def _settle(cache: CacheState) -> None:
+        """A finished operation: Succeeded, or first the states it leaves behind (e.g. ConfiguringAAD)."""
+        if cache.after_operation:
+            cache.sequence, cache.sequence_index = cache.after_operation, 0
+            cache.set_provisioning_state(cache.sequence[0])
+        else:
+            cache.set_provisioning_state("Succeeded")
+            cache.sequence = None
+        cache.after_operation = None
 
     def poll_operation(self, op_id: str) -> tuple[Operation | None, CacheState | None]:
         op = self.operations.get(op_id)
@@ -191,7 +254,7 @@ class Store:
 
     def take_fault(self, state: CacheState, method: str, resource: str) -> dict[str, Any] | None:
         for fault in state.faults:
-            if fault["times"] <= 0:
+            if fault["times"] <= 0 or "preset" in fault:  # presets: emulator.faults, before dispatch
                 continue
             if fault["method"] not in ("*", method) or fault["resource"] not in ("*", resource):
                 continue
@@ -207,6 +270,16 @@ def rule_item(cache_id: str, name: str, props: Mapping[str, Any]) -> dict[str, A
         "name": name,
         "type": "Microsoft.Cache/Redis/firewallRules",
         "properties": {"startIP": props["startIP"], "endIP": props["endIP"]},
+    }
+
+
+def linked_server_item(cache_id: str, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """A linked server as the LinkedServer_List API returns it (spec example RedisCacheLinkedServer_List)."""
+    return {
+        "id": f"{cache_id}/linkedServers/{name}",
+        "name": name,
+        "type": "Microsoft.Cache/Redis/linkedServers",
+        "properties": {"provisioningState": "Succeeded", **copy.deepcopy(dict(props))},
     }
 
 

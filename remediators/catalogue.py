@@ -71,7 +71,10 @@ POLICY_NAMES: dict[str, str] = {
     ),
 }
 
-_AMR_LATER = "Azure Managed Redis / Enterprise: comes with the Azure Managed Redis rule set (later issue)."
+_AMR_DINE = (
+    "DeployIfNotExists to a sink other than Log Analytics; amr-diagnostic-logs sends ConnectionEvents of the "
+    "default database to the configured workspace and never deploys templates."
+)
 _DINE_SINK = (
     "DeployIfNotExists to a sink other than Log Analytics; the diagnostic-logs rule sends the two required "
     "categories to the configured workspace and never deploys templates."
@@ -90,19 +93,20 @@ OUT_OF_SCOPE: dict[str, str] = {
     "1bf67da8-b100-45bf-b89d-e4669fc54411": (
         "Zone redundancy is resilience, not security, and changing zones is a scale or re-create decision."
     ),
-    "408934a8-941a-4c1e-ba88-dd035d9688f4": "Zone redundancy (resilience, not security). " + _AMR_LATER,
+    "408934a8-941a-4c1e-ba88-dd035d9688f4": (
+        "Zone redundancy is resilience, not security, and changing zones re-creates the cluster."
+    ),
     "a142867f-3142-4ac6-b952-ab950a29fca5": _DINE_SINK,
     "d3e11828-02c8-40d2-a518-ad01508bb4d7": _DINE_SINK,
     "7803067c-7d34-46e3-8c79-0ca68fc4036d": "AuditIfNotExists on private endpoints. " + _PE,
     "5d8094d7-7340-465a-b6fd-e60ab7e48920": "DeployIfNotExists of a private endpoint. " + _PE,
     "e016b22b-e0eb-436d-8fd7-160c4eaed6e2": "DeployIfNotExists of a private DNS zone group. " + _PE,
-    "09aa11bb-87ec-409f-bf0b-49b7c1561a87": _AMR_LATER,
-    "7473e756-98d9-4d10-9a22-8101ef32cd74": "DeployIfNotExists (private DNS zones). " + _AMR_LATER,
-    "960e650e-9ce3-4316-9590-8ee2c016ca2f": "AuditIfNotExists (private link). " + _AMR_LATER,
-    "1b1df1e6-d60f-4430-9390-2b0c83aae4a7": "DeployIfNotExists (private endpoints). " + _AMR_LATER,
-    "145ff119-bfcf-443a-834c-b59859ec3ee7": "DeployIfNotExists (logs to Event Hub). " + _AMR_LATER,
-    "fa570aa1-acca-4eea-8e5a-233cf2c5e4c2": "DeployIfNotExists (logs to Log Analytics). " + _AMR_LATER,
-    "e76ef589-c7d6-42cf-a61a-13471f6f50cd": "DeployIfNotExists (logs to Storage). " + _AMR_LATER,
+    "7473e756-98d9-4d10-9a22-8101ef32cd74": "DeployIfNotExists of a private DNS zone group (Azure Managed Redis). "
+    + _PE,
+    "960e650e-9ce3-4316-9590-8ee2c016ca2f": "AuditIfNotExists on private endpoints (Azure Managed Redis). " + _PE,
+    "1b1df1e6-d60f-4430-9390-2b0c83aae4a7": "DeployIfNotExists of a private endpoint (Azure Managed Redis). " + _PE,
+    "145ff119-bfcf-443a-834c-b59859ec3ee7": _AMR_DINE,
+    "e76ef589-c7d6-42cf-a61a-13471f6f50cd": _AMR_DINE,
 }
 
 
@@ -160,6 +164,11 @@ def render(rules: Sequence[Rule] | None = None, baseline: Baseline | None = None
         "the firewall rule reports a manual action until ranges are configured for a scope), no opt-ins and "
         "no maintenance windows (so no disruptive fix runs), and takes the Log Analytics workspace and the "
         "action group from the app settings.",
+        "",
+        "Both resource types are covered: Azure Cache for Redis (`Microsoft.Cache/redis`) and Azure Managed Redis "
+        "(`Microsoft.Cache/redisEnterprise`, whose data-plane settings and logs live on its `default` database). "
+        "The `amr-*` rules apply to Azure Managed Redis only; `amr-diagnostic-logs` takes its workspace from its "
+        "own `workspaceId` parameter.",
         "",
         "| rule | title | severity | default effect | fix | disruptive | Azure Policy | PSRule |",
         "|---|---|---|---|---|---|---|---|",

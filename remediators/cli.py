@@ -20,6 +20,7 @@ from . import arm_bodies
 from .baseline import BaselineError, load_baseline, settings_defaults
 from .engine import Outcome, ReconcileResult
 from .events import parse_message
+from .gateway import ArmError
 from .resource_ids import InvalidResourceId, Scope, parse_scope
 from .settings import Settings, SettingsError
 
@@ -88,7 +89,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     counts: dict[str, int] = {}
     try:
         for parsed in parse_message(raw):
-            outcome = rt.engine.handle_event(parsed, dry_run=args.dry_run, source="cli-flag")
+            outcome = rt.engine.handle_event(parsed, dry_run=args.dry_run, source="cli")
             counts[str(outcome)] = counts.get(str(outcome), 0) + 1
     finally:
         rt.audit.close()
@@ -128,6 +129,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
                           progress=_progress(sys.stderr))
     except ScopeNotAllowed as exc:
         raise CliError(str(exc)) from None
+    except ArmError as exc:
+        raise CliError(f"listing caches failed: ARM {exc.kind} {exc.code or ''} {exc.message}".rstrip()) from None
     finally:
         rt.audit.close()
     summary: dict[str, Any] = {"scanId": report.scan_id, "caches": len(report.results) + len(report.still_deferred)}
@@ -169,7 +172,68 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_scan)
 
     _add_audit_commands(sub)
+    _add_breaker_commands(sub)
     return p
+
+
+# ---------------------------------------------------------------------------------------------- breaker
+
+
+def cmd_breaker(args: argparse.Namespace, out: TextIO) -> int:
+    """`breaker status` reads the blast-radius breaker row; `breaker reset` closes it and audits who did it."""
+    import getpass
+
+    from .audit import open_trail
+    from .breaker import SafetyLimits
+    from .safety_limits import SafetyGuard, breaker_status, plain_counter
+    from .state import StateStore
+    from .storage import StorageClients
+
+    settings = _settings()
+    if settings.storage is None:
+        raise CliError("AzureWebJobsStorage: required (the breaker lives in the state table)")
+    credential = None
+    if settings.storage.identity_based:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    storage = StorageClients(settings.storage, credential)
+    state = StateStore(storage)
+    state.ensure()
+    limits = SafetyLimits.from_settings(settings)
+    if args.breaker_command == "status":
+        counter = breaker_status(state)
+        json.dump({**plain_counter(counter), "max_writes": limits.breaker.max_count,
+                   "window_seconds": limits.breaker.window_seconds}, out, indent=2)
+        out.write("\n")
+        return EXIT_DEFERRED if counter.tripped else EXIT_OK
+    try:
+        baseline = load_baseline(settings.baseline_source, defaults=settings_defaults(
+            settings.log_analytics_workspace_id, settings.action_group_id))
+    except BaselineError as exc:
+        raise CliError(f"baseline: {exc}") from None
+    trail = open_trail(audit_file=settings.audit_file,
+                       blob_service=None if settings.audit_file else storage.blob_service,
+                       container=settings.audit_container, checkpoint_container=settings.checkpoint_container,
+                       signing_key=settings.signing_key, baseline_hash=baseline.version_hash, our_identity=None,
+                       record_upn=settings.record_upn)
+    try:
+        before, after = SafetyGuard(state, trail, limits).breaker_reset(operator=getpass.getuser(),
+                                                                        reason=args.reason)
+    finally:
+        trail.close()
+    json.dump({"before": plain_counter(before), "after": plain_counter(after)}, out, indent=2)
+    out.write("\n")
+    return EXIT_OK
+
+
+def _add_breaker_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    br = sub.add_parser("breaker", help="show or reset the blast-radius breaker (state table)")
+    br_sub = br.add_subparsers(dest="breaker_command", required=True)
+    br_sub.add_parser("status", help="print the breaker; exit 3 while it is tripped")
+    reset = br_sub.add_parser("reset", help="close a tripped breaker so writes resume (audited)")
+    reset.add_argument("--reason", required=True, help="why it is safe to resume writes (kept in the audit trail)")
+    br.set_defaults(func=cmd_breaker)
 
 
 def _trail_location(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from .baseline import Baseline
 from .gateway import ArmError, Gateway, arm_correlation
+from .inputs import is_scan, snapshot_inputs
 from .models import (
     Actor,
     CacheChange,
@@ -28,18 +29,24 @@ from .models import (
     IgnoredEvent,
     ManualAction,
     PatchCache,
+    PatchDatabase,
     PutDiagnosticSetting,
     PutFirewallRule,
+    PutMetricAlert,
     Status,
     Step,
 )
 from .planner import check_plan_safety, plan
 from .resource_ids import CacheKind, ResourceId
+from .safety_limits import SafetyGuard
 from .state import CacheLease, StateStore
 from .workitem import WorkItem
 
 log = logging.getLogger("redis_warden.engine")
 
+# Azure Cache for Redis and Azure Managed Redis clusters (their databases are reconciled with the cluster).
+EVALUATED_KINDS = frozenset({CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE})
+MAX_VISIBILITY_SECONDS = 7 * 86400 - 1  # a queue message's longest visibility delay
 MAX_PASSES = 3  # re-read and re-plan when ARM's state moved under us (stale firewall list)
 _REPLAN = object()
 
@@ -95,8 +102,9 @@ class DeferPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> int:
         backoff = min(self.base_seconds * (2 ** min(attempt, 10)), self.max_seconds)
         if retry_after is not None:
+            # ARM's Retry-After wins even beyond max_seconds: coming back earlier only earns another 429.
             backoff = max(backoff, int(retry_after + 0.999))
-        return max(1, min(backoff, self.max_seconds))
+        return max(1, min(backoff, MAX_VISIBILITY_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,7 @@ class Engine:
         record_upn: bool = False,
         defer_policy: DeferPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        safety: SafetyGuard | None = None,
     ) -> None:
         self.baseline = baseline
         self.gateway = gateway
@@ -147,6 +156,8 @@ class Engine:
         self.record_upn = record_upn
         self.defer_policy = defer_policy or DeferPolicy()
         self.clock = clock
+        # Breaker, flap guard and open intents (remediators.safety_limits); never used on a dry-run path.
+        self.safety = safety or SafetyGuard(state, audit, clock=clock)
 
     # ------------------------------------------------------------------------------------------ events
 
@@ -187,7 +198,8 @@ class Engine:
             dry_run=dry_run,
         )
         result = self.reconcile(item)
-        self.state.mark_event(change.event_id, result.outcome)
+        if not dry_run:  # a dry run must not use up the event: a later real run of it still acts
+            self.state.mark_event(change.event_id, result.outcome)
         return result.outcome
 
     def _is_own(self, actor: Actor) -> bool:
@@ -223,15 +235,16 @@ class Engine:
             self.audit.record("ignored-event", cache_id=cache.arm_id, trigger=_trigger(item),
                               detail="work item for a subscription not in WARDEN_SUBSCRIPTIONS")
             return ReconcileResult(Outcome.IGNORED, cache)
-        if cache.kind is CacheKind.REDIS_ENTERPRISE:
+        if cache.kind not in EVALUATED_KINDS:
             self.audit.record("not-evaluated", cache_id=cache.arm_id, trigger=_trigger(item),
-                              detail="Azure Managed Redis (Microsoft.Cache/redisEnterprise) is not yet evaluated")
+                              detail=f"{cache.kind} is not evaluated by this version")
             return ReconcileResult(Outcome.NOT_EVALUATED, cache)
         lease = self.state.try_lease(cache)
         if lease is None:
             return self._defer(_Run(item), "lease held by another worker", retry_after=None)
         run = _Run(item, last_seen=self.state.last_seen(cache))
         with lease, arm_correlation(run.correlation_id):
+            self.safety.resume(cache, _trigger(item))  # a write left open by a worker that died
             for attempt in range(MAX_PASSES):
                 result = self._pass(run, lease, first=attempt == 0)
                 if result is not None:
@@ -242,17 +255,19 @@ class Engine:
         """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us)."""
         cache = run.item.cache
         try:
-            snapshot = self.gateway.read(cache, self.baseline.needs(cache.kind))
+            needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
+            snapshot = replace(self.gateway.read(cache, needs), skipped_inputs=skipped)
         except ArmError as exc:
             return self._arm_failure(run, exc, step=None)
         run.snapshot = snapshot
         if (snapshot.provisioning_state or "").lower() != "succeeded":
             return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)
         findings = self.baseline.evaluate(snapshot, now=self.clock())
-        the_plan = plan(findings, snapshot)
-        check_plan_safety(snapshot, the_plan)
         if first:
             self._record_findings(run, findings)
+        the_plan = plan(self._fought(run, findings), snapshot)
+        check_plan_safety(snapshot, the_plan)
+        if first:
             for step in the_plan.steps:
                 if isinstance(step, ManualAction):
                     self.audit.record("manual-action-required", cache_id=cache.arm_id, rule=step.rule,
@@ -276,6 +291,9 @@ class Engine:
         for step in writes:
             if _step_rules(step) in run.blocked:
                 continue
+            held = self.safety.take_write_slot(cache, _trigger(run.item))  # the blast-radius breaker
+            if held is not None:
+                return self._defer(run, held, retry_after=None)
             stop = self._apply(run, step, findings, lease)
             if stop is _REPLAN:
                 return None
@@ -303,11 +321,14 @@ class Engine:
             for part in parts:
                 self.audit.record(kind, **common, **part, **fields)
 
+        self.safety.open_intent(cache, rules=[p["rule"] for p in parts], step=_describe(step),
+                                correlation_id=run.correlation_id)
         record("remediation-started")
         try:
             result = self.gateway.apply(cache, step)
         except ArmError as exc:
             record("remediation-failed", request_id=exc.request_id, outcome=_err(exc))
+            self.safety.close_intent(cache)
             if exc.kind in ("stale", "unsafe"):
                 return _REPLAN  # MAX_PASSES bounds the re-reads
             if exc.kind in ("blocked", "invalid"):
@@ -320,10 +341,18 @@ class Engine:
         run.writes += 1
         record("remediated", request_id=result.request_id,
                outcome={"status": "succeeded" if result.done else "accepted"})
+        self.safety.close_intent(cache)
+        self.safety.count_fix(cache, [p["rule"] for p in parts])
         if not result.done:
             return self._defer(run, "long-running operation still running", retry_after=None)
         lease.renew()
         return None
+
+    def _fought(self, run: _Run, findings: Sequence[Finding]) -> list[Finding]:
+        """The findings to plan from: outside dry-run, rules flapping on this cache are no longer fought."""
+        if self.dry_run.sources(run.item):
+            return list(findings)
+        return self.safety.guard(run.item.cache, findings, _trigger(run.item), run.blocked)
 
     # ------------------------------------------------------------------------------------------ failures
 
@@ -352,9 +381,11 @@ class Engine:
             self.deferrer.give_up(item, reason)
             return ReconcileResult(Outcome.GAVE_UP, cache, writes=run.writes, detail=reason)
         delay = self.defer_policy.delay(item.attempt, retry_after)
+        # Enqueue first: if storage refuses, the exception makes the host retry this message, and the
+        # trail never claims a deferral that was not saved.
+        self.deferrer.defer(item.deferred(now=now, delay_seconds=delay), delay)
         self.audit.record("deferred", cache_id=cache.arm_id, trigger=_trigger(item), detail=why,
                           outcome=_err(error) if error else None, retry_in_seconds=delay, attempt=item.attempt + 1)
-        self.deferrer.defer(item.deferred(now=now, delay_seconds=delay), delay)
         return ReconcileResult(Outcome.DEFERRED, cache, writes=run.writes, detail=why)
 
     # ------------------------------------------------------------------------------------------ audit helpers
@@ -373,7 +404,8 @@ class Engine:
                 self.audit.record("detected", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
                                   before=f.before, after=f.after, trigger=_trigger(run.item),
                                   drift_actor=self._drift_actor(run, f), finding_status=str(f.status),
-                                  effect=str(f.effect), detail=f.reason)
+                                  effect=str(f.effect), detail=f.reason,
+                                  sku=run.snapshot.sku_name if run.snapshot else None)  # report: retirement
 
     def _drift_actor(self, run: _Run, finding: Finding) -> Mapping[str, Any] | str:
         """The event's caller, only when its write plausibly produced this drift: it touched the offending
@@ -385,7 +417,8 @@ class Engine:
             return unknown
         actor = {k: v for k, v in (("oid", trig.get("actor_oid")), ("appid", trig.get("actor_appid"))) if v}
         cache_id = run.item.cache.key
-        if subject == cache_id:
+        own_database = subject.startswith(cache_id + "/databases/") and "/providers/" not in subject
+        if subject == cache_id or own_database:  # an Azure Managed Redis database is judged with its cluster
             seen = (run.last_seen or {}).get(finding.rule)
             if seen is not None and seen.get("compliant") and seen.get("value") != _jsonable(finding.before):
                 return actor
@@ -395,7 +428,8 @@ class Engine:
             name = subject.rsplit("/", 1)[-1]
             if name in {r.lower() for r in rem.remove}:
                 return actor
-        if finding.rule == "diagnostic-logs" and "/providers/microsoft.insights/diagnosticsettings/" in subject:
+        if finding.rule in ("diagnostic-logs", "amr-diagnostic-logs") \
+                and "/providers/microsoft.insights/diagnosticsettings/" in subject:
             return actor
         return unknown
 
@@ -467,10 +501,15 @@ def _step_change(step: Step) -> tuple[Any, Any]:
     if isinstance(step, PutDiagnosticSetting):
         return None, {"diagnosticSetting": step.name, "workspaceId": step.workspace_id,
                       "categories": list(step.categories), "categoryGroups": list(step.category_groups)}
+    if isinstance(step, PutMetricAlert):
+        return None, {"metricAlert": step.name, "metric": step.metric, "operator": step.operator,
+                      "threshold": step.threshold, "actionGroupId": step.action_group_id}
     return None, None
 
 
 def _describe(step: Step) -> str:
+    if isinstance(step, PatchDatabase):
+        return f"PATCH database {step.database} properties {sorted(step.body.get('properties', {}))}"
     if isinstance(step, PatchCache):
         return f"PATCH cache properties {sorted(step.body.get('properties', {}))}"
     if isinstance(step, PutFirewallRule):
@@ -480,6 +519,8 @@ def _describe(step: Step) -> str:
         return f"DELETE firewall rule {step.name} {step.start_ip}-{step.end_ip}"
     if isinstance(step, PutDiagnosticSetting):
         return f"PUT diagnostic setting {step.name} to the configured workspace"
+    if isinstance(step, PutMetricAlert):
+        return f"PUT metric alert {step.name} ({step.metric} {step.operator} {step.threshold:g}) to the action group"
     return step.reason
 
 

@@ -23,18 +23,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
+from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, SansIOHTTPPolicy, UserAgentPolicy
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.redis import RedisManagementClient
 
+from . import __version__
 from .arm_errors import ArmError, from_azure_error, parse_retry_after
 from .models import (
     Actor,
@@ -44,10 +48,12 @@ from .models import (
     DiagnosticSetting,
     FirewallRule,
     ManualAction,
+    MetricAlert,
     PatchCache,
     PrivateEndpointConnection,
     PutDiagnosticSetting,
     PutFirewallRule,
+    PutMetricAlert,
     Step,
 )
 from .resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, parse_cache_id
@@ -58,7 +64,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ARM_SCOPE = "https://management.azure.com/.default"
-SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers"})
+SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers",
+                             "metric_alerts", "private_dns_zone_groups"})
+# Microsoft.Network has no SDK among our dependencies (azure-mgmt-network is large): its one read, the private
+# DNS zone groups of a private endpoint, goes through a plain ARM pipeline with the same policies.
+NETWORK_API_VERSION = "2023-09-01"
+METRIC_ALERT_CRITERIA = "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -84,6 +95,16 @@ class _BoundedArmPolling(ARMPolling):
     def __init__(self, interval: float, deadline: float, **operation_config: Any) -> None:
         super().__init__(timeout=interval, **operation_config)
         self._deadline = deadline
+        # The poller runs in its own thread, where the caller's context variables are not set: carry the
+        # reconcile's correlation id over so status polls are joined to the write in the Activity Log.
+        self._correlation = _correlation_id.get()
+
+    def run(self) -> None:
+        token = _correlation_id.set(self._correlation)
+        try:
+            super().run()
+        finally:
+            _correlation_id.reset(token)
 
     def _delay(self) -> None:
         delay = self._extract_delay()
@@ -180,6 +201,18 @@ class Gateway:
             "Microsoft.Insights/diagnosticSettingsCategories/read",
             # Linked check on the destination workspace when a diagnostic setting points at it.
             "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+            "Microsoft.Cache/redis/linkedServers/read",
+            "Microsoft.Network/privateEndpoints/privateDnsZoneGroups/read",
+            "Microsoft.Insights/metricAlerts/read",
+            "Microsoft.Insights/metricAlerts/write",
+            # Azure Managed Redis (remediators/enterprise_gateway.py)
+            "Microsoft.Cache/redisEnterprise/read",
+            "Microsoft.Cache/redisEnterprise/write",
+            "Microsoft.Cache/redisEnterprise/databases/read",
+            "Microsoft.Cache/redisEnterprise/databases/write",
+            "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments/read",
+            "Microsoft.Cache/locations/operationResults/read",  # Location poll of a PATCH answered 202
+            "Microsoft.Cache/locations/operationsStatus/read",  # Azure-AsyncOperation of a cluster/database PATCH
         }
     )
 
@@ -204,6 +237,8 @@ class Gateway:
         self._lock = threading.Lock()
         self._redis_clients: dict[str, RedisManagementClient] = {}
         self._monitor_clients: dict[str, MonitorManagementClient] = {}
+        self._enterprise: Any = None  # EnterpriseGateway, built on first use (it imports this module)
+        self._arm_client: PipelineClient[Any, Any] | None = None
 
     # ------------------------------------------------------------------------------------------ clients
 
@@ -241,6 +276,38 @@ class Gateway:
                 self._monitor_clients[subscription_id] = client
             return client
 
+    def _arm(self) -> PipelineClient[Any, Any]:
+        """A plain ARM pipeline with the SDK clients' policies (token, correlation id, bounded retries), for
+        reads of resource types we have no SDK for."""
+        with self._lock:
+            if self._arm_client is None:
+                kwargs = self._client_kwargs()
+                self._arm_client = PipelineClient(
+                    self.arm_endpoint,
+                    policies=[
+                        HeadersPolicy({"Accept": "application/json"}),
+                        UserAgentPolicy(sdk_moniker=f"redis-warden/{__version__}"),
+                        *kwargs["per_call_policies"],
+                        kwargs["retry_policy"],
+                        ARMChallengeAuthenticationPolicy(self.credential, ARM_SCOPE),
+                    ],
+                )
+            return self._arm_client
+
+    def _arm_list(self, path: str, api_version: str) -> list[dict[str, Any]]:
+        """GET a list API on `path`, following nextLink; errors map like the SDK's."""
+        client = self._arm()
+        url: str | None = f"{self.arm_endpoint}{path}?api-version={api_version}"
+        items: list[dict[str, Any]] = []
+        while url:
+            response = self._call(lambda req=HttpRequest("GET", url): client.send_request(req, **self._timeouts))
+            if response.status_code >= 400:
+                raise from_azure_error(HttpResponseError(response=response))
+            body = response.json() if response.text() else {}
+            items.extend(i for i in body.get("value") or () if isinstance(i, dict))
+            url = body.get("nextLink")
+        return items
+
     @staticmethod
     def _call(fn: Callable[[], T]) -> T:
         try:
@@ -257,9 +324,21 @@ class Gateway:
 
     # ------------------------------------------------------------------------------------------ reads
 
+    def _amr(self) -> Any:
+        """The Azure Managed Redis delegate (`remediators.enterprise_gateway.EnterpriseGateway`)."""
+        with self._lock:
+            if self._enterprise is None:
+                from .enterprise_gateway import EnterpriseGateway
+
+                self._enterprise = EnterpriseGateway(self)
+            return self._enterprise
+
     def read(self, cache: ResourceId, needs: frozenset[str] = frozenset({"firewall_rules"})) -> CacheSnapshot:
-        """One GET of the cache plus only the child lists in `needs`; inputs not read stay None (a rule
-        that needs them reports `unknown`). Unknown needs (e.g. metric alerts) are not read here."""
+        """One GET of the cache plus only the inputs in `needs` (`SNAPSHOT_INPUTS`); inputs not read stay None
+        (a rule that needs them reports `unknown`). Private DNS zone groups are read only for Approved
+        connections of a cache whose public access is not already Disabled (nothing else uses them)."""
+        if cache.kind is CacheKind.REDIS_ENTERPRISE:
+            return self._amr().read(cache, needs)  # type: ignore[no-any-return]
         self._check_kind(cache)
         client = self._redis(cache.subscription_id)
         rg, name = cache.resource_group, cache.name
@@ -282,21 +361,97 @@ class Gateway:
                     lambda: list(monitor.diagnostic_settings_category.list(cache.arm_id, **self._timeouts))
                 )
                 categories = tuple(str(c.name) for c in found if c.name)
-        linked = None
-        if "linked_servers" in needs:
-            linked = tuple(dict(ls) for ls in props.get("linkedServers") or () if isinstance(ls, Mapping))
+        linked = self._linked_servers(cache, props) if "linked_servers" in needs else None
+        connections = tuple(
+            _private_endpoint(c) for c in props.get("privateEndpointConnections") or () if isinstance(c, Mapping)
+        )
+        if "private_dns_zone_groups" in needs and str(props.get("publicNetworkAccess")).lower() != "disabled":
+            connections = self._with_dns_zone_groups(connections)
+        alerts = self._metric_alerts(cache) if "metric_alerts" in needs else None
         return CacheSnapshot(
             cache_id=cache,
             resource=resource,
             firewall_rules=rules,
-            private_endpoint_connections=tuple(
-                _private_endpoint(c) for c in props.get("privateEndpointConnections") or () if isinstance(c, Mapping)
-            ),
+            private_endpoint_connections=connections,
+            metric_alerts=alerts,
             diagnostic_settings=settings,
             diagnostic_categories=categories,
             linked_servers=linked,
             read_at=datetime.now(UTC),
         )
+
+    def _linked_servers(self, cache: ResourceId, props: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Geo-replication partners with their locations (LinkedServer_List). The GET body lists linked
+        servers by id only; when it says there are none (`linkedServers: []`) no list call is made."""
+        if props.get("linkedServers") == []:
+            return ()
+        client = self._redis(cache.subscription_id)
+        items = self._call(lambda: list(client.linked_server.list(cache.resource_group, cache.name,
+                                                                   **self._timeouts)))
+        return tuple(
+            {
+                "id": i.id,
+                "name": str(i.name or "").rsplit("/", 1)[-1],
+                "properties": {
+                    "linkedRedisCacheId": i.linked_redis_cache_id,
+                    "linkedRedisCacheLocation": i.linked_redis_cache_location,
+                    "serverRole": i.server_role,
+                    "provisioningState": i.provisioning_state,
+                },
+            }
+            for i in items
+        )
+
+    def _with_dns_zone_groups(
+        self, connections: tuple[PrivateEndpointConnection, ...]
+    ) -> tuple[PrivateEndpointConnection, ...]:
+        """Fill `private_dns_zone_groups` for Approved connections (the only ones public-network-access can
+        rely on), one list call per private endpoint. A private endpoint that no longer exists has none; one
+        we may not read (403, another team's subscription) stays None = not read, never "present"."""
+        found: dict[str, tuple[str, ...] | None] = {}
+        out = []
+        for conn in connections:
+            pe = conn.private_endpoint_id
+            if not pe or str(conn.status).lower() != "approved":
+                out.append(conn)
+                continue
+            key = pe.lower()
+            if key not in found:
+                try:
+                    groups = self._arm_list(pe.rstrip("/") + "/privateDnsZoneGroups", NETWORK_API_VERSION)
+                    found[key] = tuple(str(g.get("name") or str(g.get("id", "")).rsplit("/", 1)[-1]) for g in groups)
+                except ArmError as exc:
+                    if exc.kind == "gone":
+                        found[key] = ()
+                    elif exc.kind in ("blocked", "invalid"):
+                        log.warning("private DNS zone groups of %s not readable: %s", pe, exc)
+                        found[key] = None
+                    else:
+                        raise
+            out.append(replace(conn, private_dns_zone_groups=found[key]))
+        return tuple(out)
+
+    def _metric_alerts(self, cache: ResourceId) -> tuple[MetricAlert, ...]:
+        """Metric alert rules in the cache's resource group whose scopes contain the cache (the cache itself,
+        its resource group or subscription). Rules kept in other resource groups are not seen."""
+        monitor = self._monitor(cache.subscription_id)
+        items = self._call(lambda: list(monitor.metric_alerts.list_by_resource_group(cache.resource_group,
+                                                                                      **self._timeouts)))
+        key = cache.arm_id.lower()
+        out = []
+        for item in items:
+            scopes = tuple(str(s) for s in item.scopes or ())
+            if not any(key == s.rstrip("/").lower() or key.startswith(s.rstrip("/").lower() + "/") for s in scopes):
+                continue
+            criteria = getattr(item.criteria, "all_of", None) or ()
+            out.append(MetricAlert(
+                id=str(item.id),
+                scopes=scopes,
+                metrics=tuple(str(c.metric_name) for c in criteria if getattr(c, "metric_name", None)),
+                action_group_ids=tuple(str(a.action_group_id) for a in item.actions or () if a.action_group_id),
+                enabled=bool(item.enabled),
+            ))
+        return tuple(out)
 
     def _list_rules(self, cache: ResourceId) -> tuple[FirewallRule, ...]:
         client = self._redis(cache.subscription_id)
@@ -309,7 +464,8 @@ class Gateway:
         )
 
     def list_caches(self, scope: Scope) -> list[ResourceId]:
-        """Every Microsoft.Cache/redis in a subscription or resource group, following nextLink."""
+        """Every Microsoft.Cache/redis and Microsoft.Cache/redisEnterprise cluster in a subscription or
+        resource group, following nextLink."""
         if scope.cache is not None:
             return [scope.cache]
         client = self._redis(scope.subscription_id)
@@ -318,11 +474,13 @@ class Gateway:
             items = self._call(lambda: list(client.redis.list_by_subscription(**self._timeouts)))
         else:
             items = self._call(lambda: list(client.redis.list_by_resource_group(rg, **self._timeouts)))
-        return _cache_ids(str(i.id) for i in items)
+        return _cache_ids(str(i.id) for i in items) + self._amr().list_clusters(scope)
 
     # ------------------------------------------------------------------------------------------ writes
 
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
+        if cache.kind is CacheKind.REDIS_ENTERPRISE:
+            return self._amr().apply(cache, step)  # type: ignore[no-any-return]
         self._check_kind(cache)
         if isinstance(step, PatchCache):
             return self._patch(cache, step)
@@ -332,6 +490,8 @@ class Gateway:
             return self._delete_rule(cache, step)
         if isinstance(step, PutDiagnosticSetting):
             return self._put_setting(cache, step)
+        if isinstance(step, PutMetricAlert):
+            return self._put_metric_alert(cache, step)
         if isinstance(step, ManualAction):
             raise ArmError("invalid", f"a manual action cannot be applied: {step.reason}", code="ManualAction")
         raise ArmError("invalid", f"unknown step {type(step).__name__}", code="UnknownStep")
@@ -415,6 +575,44 @@ class Gateway:
             lambda: monitor.diagnostic_settings.create_or_update(
                 cache.arm_id, step.name, body, content_type="application/json", cls=_raw_json,
                 raw_response_hook=info, **self._timeouts,
+            )
+        )
+        return ApplyResult(True, info.request_id, detail=f"HTTP {info.status}", resource=resource)
+
+    def _put_metric_alert(self, cache: ResourceId, step: PutMetricAlert) -> ApplyResult:
+        """PUT one alert rule in the cache's resource group with only the fields it needs (a dict body: the
+        SDK model would add nothing harmful here, but raw JSON keeps every write body reviewable)."""
+        monitor = self._monitor(cache.subscription_id)
+        body = {
+            "location": "global",
+            "properties": {
+                "description": f"redis-warden: {step.metric} on {cache.name} (rule {step.rule})",
+                "severity": step.severity,
+                "enabled": True,
+                "scopes": [step.scope],
+                "evaluationFrequency": step.evaluation_frequency,
+                "windowSize": step.window_size,
+                "criteria": {
+                    "odata.type": METRIC_ALERT_CRITERIA,
+                    "allOf": [{
+                        "criterionType": "StaticThresholdCriterion",
+                        "name": step.metric,
+                        "metricName": step.metric,
+                        "metricNamespace": step.metric_namespace,
+                        "operator": step.operator,
+                        "threshold": step.threshold,
+                        "timeAggregation": step.aggregation,
+                    }],
+                },
+                "autoMitigate": True,
+                "actions": [{"actionGroupId": step.action_group_id}],
+            },
+        }
+        info = _ResponseInfo()
+        resource = self._call(
+            lambda: monitor.metric_alerts.create_or_update(
+                cache.resource_group, step.name, json.dumps(body).encode("utf-8"), content_type="application/json",
+                cls=_raw_json, raw_response_hook=info, **self._timeouts,
             )
         )
         return ApplyResult(True, info.request_id, detail=f"HTTP {info.status}", resource=resource)

@@ -174,6 +174,14 @@ class CacheSnapshot:
     linked_servers: tuple[Mapping[str, Any], ...] | None = None
     read_at: datetime | None = None
     metric_alerts: tuple[MetricAlert, ...] | None = None  # alert rules scoped to the cache (scans only)
+    # Inputs deliberately left unread for this reconcile (scan-only inputs on an event): a rule that needs
+    # one reports `not_applicable` ("evaluated in scans") instead of `unknown`, so an event is no drift.
+    skipped_inputs: frozenset[str] = frozenset()
+    # Azure Managed Redis only: the cluster's database GET bodies (raw, like `resource`), None = not read.
+    # For a cluster, `diagnostic_settings`/`diagnostic_categories` are those of its `default` database.
+    databases: tuple[Mapping[str, Any], ...] | None = None
+    # Azure Managed Redis only: access policy assignments (Entra data access) on the databases, raw list items.
+    access_policy_assignments: tuple[Mapping[str, Any], ...] | None = None
 
     @property
     def properties(self) -> Mapping[str, Any]:
@@ -189,7 +197,14 @@ class CacheSnapshot:
 
     @property
     def provisioning_state(self) -> str | None:
-        return self.properties.get("provisioningState")
+        """The cache's state; for a cluster, the first database that is not Succeeded overrides it, since a
+        database PATCH is refused (busy) while either is updating."""
+        state = self.properties.get("provisioningState")
+        for db in self.databases or ():
+            db_state = (db.get("properties") or {}).get("provisioningState")
+            if str(state).lower() == "succeeded" and db_state and str(db_state).lower() != "succeeded":
+                return str(db_state)
+        return state
 
     @property
     def sku_name(self) -> str | None:
@@ -206,6 +221,14 @@ class PropertyFix:
     (e.g. `redisConfiguration`) holds only the sub-keys that change."""
 
     changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DatabaseFix:
+    """Set Azure Managed Redis database properties: database name -> {top-level `properties` key: value}.
+    A separate type from PropertyFix because a database is its own ARM resource with its own PATCH."""
+
+    changes: Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -257,7 +280,7 @@ class ManualFix:
     reason: str
 
 
-Remediation = PropertyFix | FirewallFix | CreateDiagnosticSetting | CreateMetricAlerts | ManualFix
+Remediation = PropertyFix | DatabaseFix | FirewallFix | CreateDiagnosticSetting | CreateMetricAlerts | ManualFix
 
 
 @dataclass(frozen=True)
@@ -312,6 +335,14 @@ class PatchCache:
 
 
 @dataclass(frozen=True)
+class PatchDatabase(PatchCache):
+    """One PATCH of an Azure Managed Redis database (`.../redisEnterprise/{cluster}/databases/{database}`).
+    A PatchCache subclass so every consumer of cache PATCHes (audit, dry-run, safety check) covers it too."""
+
+    database: str = "default"
+
+
+@dataclass(frozen=True)
 class PutFirewallRule:
     rule: str  # the baseline rule id that asked for it
     name: str
@@ -343,7 +374,26 @@ class ManualAction:
     reason: str
 
 
-Step = PatchCache | PutFirewallRule | DeleteFirewallRule | PutDiagnosticSetting | ManualAction
+@dataclass(frozen=True)
+class PutMetricAlert:
+    """Create (or replace) one static-threshold metric alert rule in the cache's resource group, scoped to
+    the cache and notifying the action group. Only additive: it never changes who can reach the cache."""
+
+    rule: str
+    name: str
+    scope: str  # the cache's ARM id
+    metric: str
+    metric_namespace: str
+    aggregation: str
+    operator: str
+    threshold: float
+    window_size: str
+    evaluation_frequency: str
+    action_group_id: str
+    severity: int = 3
+
+
+Step = PatchCache | PutFirewallRule | DeleteFirewallRule | PutDiagnosticSetting | PutMetricAlert | ManualAction
 
 
 @dataclass(frozen=True)

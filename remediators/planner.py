@@ -5,7 +5,8 @@ Its output is checked by `check_plan_safety` before it is returned, and the engi
 planning bug can stop a remediation but can never widen access.
 
 Order of a plan: property PATCHes (as few as ARM accepts in one request, split where it refuses a
-combination), then firewall PUTs, then firewall DELETEs, then diagnostic settings, then manual actions.
+combination), then firewall PUTs, then firewall DELETEs, then diagnostic settings, then metric alerts, then
+manual actions.
 
 Firewall decisions beyond the design text:
 - A rule to remove is replaced only when removing it would leave no rule at all (that state admits every
@@ -26,10 +27,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .enterprise_planner import plan_database_patches
 from .ipranges import ALL_IPV4, EMPTY, AddressSet, Interval, InvalidRange, interval_of, interval_to_ips
 from .models import (
     CacheSnapshot,
     CreateDiagnosticSetting,
+    CreateMetricAlerts,
+    DatabaseFix,
     DeleteFirewallRule,
     Effect,
     Finding,
@@ -42,6 +46,7 @@ from .models import (
     PropertyFix,
     PutDiagnosticSetting,
     PutFirewallRule,
+    PutMetricAlert,
     Status,
     Step,
 )
@@ -83,6 +88,9 @@ _WIDENING: dict[str, Callable[[Any], bool]] = {
     "disableAccessKeyAuthentication": lambda v: v is not True,
     "enableNonSslPort": lambda v: v is not False,
     "minimumTlsVersion": lambda v: _str_is(v, "1.0") or _str_is(v, "1.1") or v is None,
+    # Azure Managed Redis database fields (PatchDatabase bodies go through the same check).
+    "clientProtocol": lambda v: not _str_is(v, "encrypted"),
+    "accessKeysAuthentication": lambda v: not _str_is(v, "disabled"),
 }
 _WIDENING_CONFIG: dict[str, Callable[[Any], bool]] = {
     "authnotrequired": lambda v: not _str_is(v, "false"),
@@ -296,6 +304,33 @@ def _plan_firewall(rule_id: str, fix: FirewallFix, snapshot: CacheSnapshot) -> t
     return [*puts, *(delete(r) for r in remove)], notes
 
 
+# ---------------------------------------------------------------------------------------------- alerts
+
+METRIC_NAMESPACE = {CacheKind.REDIS: "Microsoft.Cache/redis"}
+
+
+def _metric_alert_steps(rule_id: str, fix: CreateMetricAlerts, snapshot: CacheSnapshot) -> list[PutMetricAlert]:
+    """One PUT per missing alert, scoped to exactly this cache (never its group or subscription, so the
+    rule cannot fire for, or be edited on behalf of, another resource)."""
+    cache = snapshot.cache_id
+    return [
+        PutMetricAlert(
+            rule=rule_id,
+            name=spec.name,
+            scope=cache.arm_id,
+            metric=spec.metric,
+            metric_namespace=METRIC_NAMESPACE.get(cache.kind, "Microsoft.Cache/redis"),
+            aggregation=spec.aggregation,
+            operator=spec.operator,
+            threshold=spec.threshold,
+            window_size=spec.window_size,
+            evaluation_frequency=spec.evaluation_frequency,
+            action_group_id=fix.action_group_id,
+        )
+        for spec in fix.alerts
+    ]
+
+
 # ---------------------------------------------------------------------------------------------- plan
 
 
@@ -303,8 +338,10 @@ def plan(findings: Sequence[Finding], snapshot: CacheSnapshot) -> Plan:
     """Turn the actionable findings into ordered steps; raises UnsafePlan if the result fails the check
     (a planner bug): better to write nothing than something unsafe."""
     property_fixes: list[tuple[str, PropertyFix]] = []
+    database_fixes: list[tuple[str, DatabaseFix]] = []
     firewall_fixes: list[tuple[str, FirewallFix]] = []
     diagnostics: list[PutDiagnosticSetting] = []
+    alerts: list[PutMetricAlert] = []
     manual: list[ManualAction] = []
     notes: list[str] = []
 
@@ -314,8 +351,12 @@ def plan(findings: Sequence[Finding], snapshot: CacheSnapshot) -> Plan:
         rem = f.remediation
         if isinstance(rem, PropertyFix):
             property_fixes.append((f.rule, rem))
+        elif isinstance(rem, DatabaseFix):
+            database_fixes.append((f.rule, rem))
         elif isinstance(rem, FirewallFix):
             firewall_fixes.append((f.rule, rem))
+        elif isinstance(rem, CreateMetricAlerts):
+            alerts.extend(_metric_alert_steps(f.rule, rem, snapshot))
         elif isinstance(rem, CreateDiagnosticSetting):
             diagnostics.append(
                 PutDiagnosticSetting(f.rule, rem.name, rem.workspace_id, rem.categories, rem.category_groups)
@@ -328,6 +369,11 @@ def plan(findings: Sequence[Finding], snapshot: CacheSnapshot) -> Plan:
 
     patches, patch_manual, patch_notes = _plan_patches(property_fixes, snapshot)
     notes.extend(patch_notes)
+    # Azure Managed Redis: database PATCHes after the cluster's (the cluster PATCH must finish first).
+    db_patches, db_manual, db_notes = plan_database_patches(database_fixes, snapshot, _widening)
+    patches.extend(db_patches)
+    patch_manual.extend(db_manual)
+    notes.extend(db_notes)
 
     firewall: list[Step] = []
     if firewall_fixes:
@@ -347,7 +393,7 @@ def plan(findings: Sequence[Finding], snapshot: CacheSnapshot) -> Plan:
     puts = [s for s in firewall if isinstance(s, PutFirewallRule)]
     deletes = [s for s in firewall if isinstance(s, DeleteFirewallRule)]
     result = Plan(
-        steps=(*patches, *puts, *deletes, *diagnostics, *patch_manual, *manual),
+        steps=(*patches, *puts, *deletes, *diagnostics, *alerts, *patch_manual, *manual),
         notes=tuple(notes),
     )
     check_plan_safety(snapshot, result)

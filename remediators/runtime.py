@@ -22,9 +22,12 @@ from azure.storage.queue import QueueClient
 
 from .audit import AuditTrail, open_trail
 from .baseline import Baseline, load_baseline, settings_defaults
+from .baseline_watch import note_baseline
+from .breaker import SafetyLimits
 from .engine import DeferPolicy, DryRunPolicy, Engine
 from .gateway import Gateway
 from .models import Actor
+from .safety_limits import SafetyGuard
 from .settings import EVENTS_QUEUE, WORK_QUEUE, Settings
 from .state import StateStore
 from .storage import StorageClients, send_text
@@ -95,6 +98,8 @@ class Runtime:
                 our_identity=own.minimal(),
                 record_upn=settings.record_upn,
             )
+        # Once per new baseline across all instances: the `baseline-changed` record with the diff.
+        note_baseline(state.baseline_ledger(), audit, baseline, **({"clock": clock} if clock else {}))
         if deferrer is None:
             work, poison = storage.queue(WORK_QUEUE), storage.queue(WORK_QUEUE + "-poison")
             for q in (work, poison, storage.queue(EVENTS_QUEUE)):
@@ -115,6 +120,8 @@ class Runtime:
                 base_seconds=settings.defer_base_seconds, budget_seconds=settings.defer_budget_seconds
             ),
             **({"clock": clock} if clock else {}),
+            safety=SafetyGuard(state, audit, SafetyLimits.from_settings(settings),
+                               **({"clock": clock} if clock else {})),
         )
         return cls(settings, baseline, credential, gateway, storage, state, audit, engine, own)
 

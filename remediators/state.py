@@ -12,20 +12,29 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
+from .baseline_watch import BaselineLedger
 from .resource_ids import ResourceId
 from .settings import LEASE_CONTAINER, STATE_TABLE
 from .storage import StorageClients
 
 LEASE_SECONDS = 60  # Azure allows 15-60 s or infinite; finite so a dead worker's lease expires.
+_SWAP_ATTEMPTS = 50  # optimistic-concurrency retries on one counter row before giving up loudly
+T = TypeVar("T")
 _MAX_SNAPSHOT_CHARS = 30_000  # a table property holds at most 64 KiB (32K UTF-16 characters)
 
 
@@ -106,6 +115,10 @@ class StateStore:
             self._clients.table_service.create_table(STATE_TABLE)
         self._ready = True
 
+    def baseline_ledger(self) -> BaselineLedger:
+        """The row remembering the last baseline seen, for the once-only `baseline-changed` record."""
+        return BaselineLedger(self._table)
+
     # ------------------------------------------------------------------------------------------ leases
 
     def try_lease(self, cache: ResourceId) -> CacheLease | None:
@@ -155,6 +168,62 @@ class StateStore:
             {"PartitionKey": "snapshot", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id, "Body": body},
             mode=UpdateMode.REPLACE,
         )
+
+    # ------------------------------------------------------------------------------------------ counters
+
+    def read_row(self, partition: str, row: str) -> Mapping[str, Any] | None:
+        try:
+            return dict(self._table.get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+
+    def swap_row(
+        self, partition: str, row: str, change: Callable[[Mapping[str, Any] | None], tuple[T, Mapping[str, Any] | None]]
+    ) -> T:
+        """Read a row, let `change` decide (result, new properties or None for "no write"), and write it
+        only if nobody else wrote in between (etag match, or create-if-absent); on a lost race, re-read and
+        decide again. This is how concurrent workers count breaker and flap events exactly once."""
+        for _ in range(_SWAP_ATTEMPTS):
+            try:
+                entity = self._table.get_entity(partition, row)
+            except ResourceNotFoundError:
+                entity = None
+            result, new = change(dict(entity) if entity is not None else None)
+            if new is None:
+                return result
+            body = {**new, "PartitionKey": partition, "RowKey": row}
+            try:
+                if entity is None:
+                    self._table.create_entity(body)
+                else:
+                    self._table.update_entity(body, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError):
+                continue  # another worker wrote first: decide again on what it wrote
+            return result
+        raise RuntimeError(f"state row {partition}/{row}: still contended after {_SWAP_ATTEMPTS} attempts")
+
+    # ------------------------------------------------------------------------------------------ open intents
+
+    def open_intent(self, cache: ResourceId, intent: Mapping[str, Any]) -> None:
+        """Mark an ARM write on the cache as in flight (set before the write and its intent record)."""
+        self._table.upsert_entity(
+            {"PartitionKey": "intent", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id,
+             "Body": json.dumps(dict(intent), sort_keys=True, separators=(",", ":"))},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def open_intent_of(self, cache: ResourceId) -> Mapping[str, Any] | None:
+        """The write a previous reconcile left in flight (its process died), or None."""
+        try:
+            entity = self._table.get_entity("intent", _row_key(cache.key))
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity["Body"])
+
+    def clear_intent(self, cache: ResourceId) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity("intent", _row_key(cache.key))
 
     # ------------------------------------------------------------------------------------------ scans
 

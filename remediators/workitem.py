@@ -17,7 +17,9 @@ from .resource_ids import InvalidResourceId, ResourceId, parse_cache_id
 
 Reason = Literal["event", "scan", "deferred"]
 _REASONS = ("event", "scan", "deferred")
-_TRIGGER_KEYS = {"event_id", "type", "correlation_id", "actor_oid", "actor_appid", "scan_id", "source"}
+# `subject` is carried by event-triggered items (drift attribution); without it a deferred event's WorkItem
+# would be refused as invalid when it comes back, and the event lost (found by tests/reliability chaos).
+_TRIGGER_KEYS = {"event_id", "type", "correlation_id", "subject", "actor_oid", "actor_appid", "scan_id", "source"}
 MAX_WORKITEM_BYTES = 16 * 1024
 
 

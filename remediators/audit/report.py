@@ -21,6 +21,7 @@ from .canonical import format_utc, parse_utc
 from .export import maybe_london
 from .londontime import london
 from .reader import TrailSource, load_records
+from .retirement import retirement
 from .schema import SEVERITIES
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
@@ -46,6 +47,7 @@ class CachePosture:
     exemptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_remediation: str | None = None
     gone: bool = False
+    sku: str | None = None  # from a record's `sku` field when the trail carries one (redisEnterprise SKUs)
 
     def open_by_severity(self) -> dict[str, int]:
         counts = dict.fromkeys(SEVERITY_ORDER, 0)
@@ -65,6 +67,8 @@ def posture(records: Iterable[Mapping[str, Any]]) -> list[CachePosture]:
         key = cid.lower()
         cache = caches.setdefault(key, CachePosture(cid))
         kind, rule, when = r.get("kind"), r.get("rule"), str(r.get("time"))
+        if isinstance(r.get("sku"), str):
+            cache.sku = r["sku"]
         if isinstance(r.get("severity"), str) and isinstance(rule, str):
             severities[(key, rule)] = r["severity"]
         if kind == "gone" and not rule:
@@ -115,6 +119,7 @@ def as_json(caches: list[CachePosture], now: datetime) -> dict[str, Any]:
             ],
             "last_remediation": c.last_remediation,
             "last_remediation_london": maybe_london(c.last_remediation) if c.last_remediation else None,
+            "retirement": _retirement(c),
         })
     return {"generated": format_utc(now), "generated_london": maybe_london(format_utc(now)), "caches": out}
 
@@ -124,7 +129,8 @@ def _rank(severity: str | None) -> int:
 
 
 CSV_COLUMNS = ("cache_id", "gone", *(f"open_{s}" for s in SEVERITY_ORDER), "open_unknown", "open_rules", "exemptions",
-               "next_exemption_expiry_uk", "last_remediation_utc", "last_remediation_london")
+               "next_exemption_expiry_uk", "last_remediation_utc", "last_remediation_london", "retires_uk",
+               "move_to")
 
 
 def write_report(caches: list[CachePosture], fmt: str, out: TextIO, now: datetime) -> None:
@@ -153,7 +159,22 @@ def write_report(caches: list[CachePosture], fmt: str, out: TextIO, now: datetim
             "next_exemption_expiry_uk": london(str(live[0]["expires"]))[0] if live else "",
             "last_remediation_utc": c.last_remediation or "",
             "last_remediation_london": maybe_london(c.last_remediation) if c.last_remediation else "",
+            **_retirement_cells(c),
         })
+
+
+def _retirement(c: CachePosture) -> dict[str, Any] | None:
+    """Azure Cache for Redis (and Enterprise SKUs): the retirement date and the Azure Managed Redis settings
+    the replacement should have."""
+    found = retirement(c.cache_id, c.sku)
+    return found.as_dict() if found else None
+
+
+def _retirement_cells(c: CachePosture) -> dict[str, str]:
+    found = _retirement(c)
+    if found is None:
+        return {"retires_uk": "", "move_to": ""}
+    return {"retires_uk": found["retires_uk"], "move_to": json.dumps(found["move_to"], ensure_ascii=False)}
 
 
 def run_report(source: TrailSource, fmt: str, out: TextIO, now: datetime | None = None) -> int:

@@ -39,6 +39,7 @@ KINDS: frozenset[str] = frozenset(
         "baseline-changed",
         "breaker-reset",
         "not-evaluated",
+        "resumed",
     }
 )
 # Kinds that are about one cache: a record of these kinds without a cache id could not be reviewed.
@@ -55,6 +56,7 @@ CACHE_KINDS: frozenset[str] = frozenset(
         "manual-action-required",
         "gone",
         "not-evaluated",
+        "resumed",
     }
 )
 SEVERITIES: frozenset[str] = frozenset({"critical", "high", "medium", "low"})
@@ -218,6 +220,8 @@ def _check_kind_fields(
         raise RecordError("a baseline-changed record needs its diff")
     if kind in ("remediation-failed", "blocked") and not outcome:
         raise RecordError(f"a {kind!r} record needs the outcome (error code and message)")
+    if kind == "resumed" and not isinstance(to_jsonable(extra.get("intent")), Mapping):
+        raise RecordError("a 'resumed' record must name the open intent it found")
     if kind in ("scan-started", "scan-finished") and not (extra.get("scan_id") or (trigger or {}).get("scan_id")):
         raise RecordError(f"a {kind!r} record needs a scan_id")
 

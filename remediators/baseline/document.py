@@ -36,6 +36,7 @@ EXEMPTION_DATE_ZONE = ZoneInfo("Europe/London")  # a bare date is valid to the e
 # Parameters that hold ARM ids of a given type (compared case-insensitively, as ARM does).
 _ARM_ID_PARAMS = {
     ("diagnostic-logs", "workspaceId"): "/providers/microsoft.operationalinsights/workspaces/",
+    ("amr-diagnostic-logs", "workspaceId"): "/providers/microsoft.operationalinsights/workspaces/",
     ("metric-alerts", "actionGroupId"): "/providers/microsoft.insights/actiongroups/",
 }
 

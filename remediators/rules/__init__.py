@@ -24,6 +24,12 @@ RULE_MODULES: tuple[str, ...] = (
     "data_residency",
     "no_auth",
     "metric_alerts",
+    "amr_tls_min_version",
+    "amr_public_network_access",
+    "amr_client_protocol",
+    "amr_access_keys",
+    "amr_diagnostic_logs",
+    "amr_cmk",
 )
 
 

@@ -23,6 +23,7 @@ SnapshotInput = Literal[
     "linked_servers",
     "metric_alerts",
     "private_dns_zone_groups",  # per approved private endpoint: its privateDnsZoneGroups (Microsoft.Network)
+    "access_policy_assignments",  # Azure Managed Redis: Entra access policy assignments on a database
 ]
 
 

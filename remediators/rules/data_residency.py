@@ -10,7 +10,9 @@ locations come from the linked-servers list API (`snapshot.linked_servers`, each
 - the body says there are no linked servers (`linkedServers: []`): nothing to check beyond the cache;
 - the body lists linked servers, or does not say (field absent): `unknown`, never compliant.
 Azure Managed Redis is checked the same way (the cluster's location; partners when the gateway provides
-them), since residency does not depend on the product.
+them), since residency does not depend on the product. A cluster's geo-replication partners are the
+databases its databases link (`geoReplication.linkedDatabases`); the gateway reads each partner cluster's
+location into `linked_servers`. Without that list a cluster is compliant only when its databases link none.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class DataResidencyRule:
                 ),
             )
         partners = snapshot.linked_servers
+        if partners is None and snapshot.cache_id.kind is CacheKind.REDIS_ENTERPRISE:
+            return _cluster_without_partner_list(snapshot, location)
         if partners is None:
             ids = body_linked_server_ids(snapshot)
             if ids == ():
@@ -144,6 +148,37 @@ class DataResidencyRule:
             f"the cache is in {location!r} and its {len(partners)} geo-replica(s) are in allowed regions",
             before=location,
         )
+
+
+def linked_database_ids(snapshot: CacheSnapshot) -> tuple[str, ...] | None:
+    """Azure Managed Redis: ids of the databases the cluster's databases are geo-replicated with (their
+    `geoReplication.linkedDatabases`, which list the database itself too); None when databases were not read."""
+    if snapshot.databases is None:
+        return None
+    own = snapshot.cache_id.key + "/databases/"
+    out: list[str] = []
+    for db in snapshot.databases:
+        geo = (db.get("properties") or {}).get("geoReplication") if isinstance(db, Mapping) else None
+        links = geo.get("linkedDatabases") if isinstance(geo, Mapping) else None
+        for link in links if isinstance(links, Sequence) else ():
+            link_id = link.get("id") if isinstance(link, Mapping) else None
+            if isinstance(link_id, str) and not link_id.lower().startswith(own) and link_id not in out:
+                out.append(link_id)
+    return tuple(out)
+
+
+def _cluster_without_partner_list(snapshot: CacheSnapshot, location: str) -> Verdict:
+    """A cluster in an allowed region whose partner locations were not read: compliant only when its
+    databases say there is no geo-replication partner."""
+    ids = linked_database_ids(snapshot)
+    if ids == ():
+        return Verdict(Status.COMPLIANT, f"the cluster is in {location!r} and has no geo-replica")
+    detail = "databases were not read" if ids is None else f"databases link {len(ids)} geo-replica(s)"
+    return Verdict(
+        Status.UNKNOWN,
+        f"the cluster is in {location!r} but its {detail} and their locations were not read",
+        before=location,
+    )
 
 
 RULE = DataResidencyRule()

@@ -3,7 +3,9 @@
 Evaluated in scans only: alert rules are separate resources (`Microsoft.Insights/metricAlerts`) found by
 listing the resource group or subscription, which is too costly on every cache event. The gateway fills
 `CacheSnapshot.metric_alerts` (None = not read -> `unknown`) with one `MetricAlert` per alert rule whose
-scopes include the cache: its scopes, the metric names in its criteria and its action group ids.
+scopes include the cache: its scopes, the metric names in its criteria and its action group ids. On an
+event reconcile the engine leaves the list unread on purpose and says so in `snapshot.skipped_inputs`: the
+finding is then `not_applicable` ("evaluated in scans"), so a cache event never records an alert drift.
 
 Coverage: an enabled alert scoped to the cache (or to its resource group / subscription) that notifies the
 configured action group and names the metric. Required: `serverLoad`, `cacheLatency` (the latency metric,
@@ -107,6 +109,9 @@ class MetricAlertsRule:
         if snapshot.cache_id.kind is not CacheKind.REDIS:
             return Verdict(Status.NOT_APPLICABLE, "Azure Managed Redis is covered by a later rule set")
         alerts = snapshot.metric_alerts
+        if alerts is None and "metric_alerts" in snapshot.skipped_inputs:
+            # An event reconcile: alert rules are separate resources, listed only in scans. Not a drift.
+            return Verdict(Status.NOT_APPLICABLE, "evaluated in scans, not on cache events")
         if alerts is None:
             return Verdict(Status.UNKNOWN, "metric alert rules were not read (evaluated in scans)")
         group = ctx.params.get("actionGroupId")

@@ -4,8 +4,8 @@ Decisions (documented in the metadata pitfalls too):
 - Azure Cache for Redis: an absent/null `minimumTlsVersion` is non-compliant. That is stricter than PSRule
   AZR-000164 (`hasDefault '1.2'`) and matches Checkov CKV_AZURE_148: an absent value means the cache accepts
   whatever the service default is today, and the audit trail should show an explicit 1.2.
-- Azure Managed Redis: the service accepts only TLS 1.2+ ("1.0 and 1.1 are now completely obsolete", spec
-  2025-07-01), so an absent value is compliant; only an explicit old value is patched (catalogue row).
+- Azure Managed Redis has its own rule (`amr-tls-min-version`) sharing `judge_min_tls`: there an absent
+  value is compliant, since the service accepts only TLS 1.2+.
 - A version newer than 1.2 ("1.3", which the spec says may be added) is compliant: patching it down to 1.2
   would weaken the cache, which a remediation must never do.
 - Values are version strings of digits; they have no letter case. A value that is not a version string is
@@ -32,7 +32,7 @@ METADATA = RuleMetadata(
         "TLS 1.0 and 1.1 have known weaknesses and are retired by Azure; Entra authentication also needs "
         "TLS 1.2+ connections."
     ),
-    resource_types=(CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE),
+    resource_types=(CacheKind.REDIS,),
     default_effect=Effect.REMEDIATE,
     remediation_kind="patch",
     remediation='PATCH properties.minimumTlsVersion = "1.2" (dict body holding only that field).',
@@ -41,7 +41,7 @@ METADATA = RuleMetadata(
         "2024-03-01 ARM refuses to set 1.0/1.1 again."
     ),
     azure_policy=(),
-    psrule=("Azure.Redis.MinTLS", "AZR-000164", "Azure.RedisEnterprise.MinTLS", "AZR-000301"),
+    psrule=("Azure.Redis.MinTLS", "AZR-000164"),
     checkov=("CKV_AZURE_148",),
     pitfalls=(
         "No Azure Policy built-in audits the TLS version.",
@@ -60,32 +60,32 @@ def _parse(value: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+def judge_min_tls(value: object, *, absent: str | None) -> Verdict:
+    """The verdict on a `minimumTlsVersion` value. `absent` is the compliant reason to give when the value
+    is not set, or None when an absent value is itself drift."""
+    if value is None:
+        if absent is not None:
+            return Verdict(Status.COMPLIANT, absent)
+        return _fix(None, "minimumTlsVersion is not set (the service default applies)")
+    if not isinstance(value, str) or (version := _parse(value)) is None:
+        return Verdict(Status.UNKNOWN, f"minimumTlsVersion has an unexpected value {value!r}", before=value)
+    if version < _REQUIRED_TUPLE:
+        return _fix(value, f"minimumTlsVersion is {value}, below {REQUIRED}")
+    return Verdict(Status.COMPLIANT, f"minimumTlsVersion is {value}", before=value)
+
+
+def _fix(before: str | None, reason: str) -> Verdict:
+    return Verdict(
+        Status.NON_COMPLIANT, reason, before=before, after=REQUIRED,
+        remediation=PropertyFix({"minimumTlsVersion": REQUIRED}),
+    )
+
+
 class TlsMinVersionRule:
     metadata = METADATA
 
     def evaluate(self, snapshot: CacheSnapshot, ctx: RuleContext) -> Verdict:
-        value = snapshot.properties.get("minimumTlsVersion")
-        enterprise = snapshot.cache_id.kind is CacheKind.REDIS_ENTERPRISE
-        if value is None:
-            if enterprise:
-                return Verdict(Status.COMPLIANT, "absent: Azure Managed Redis accepts only TLS 1.2+")
-            return self._fix(None, "minimumTlsVersion is not set (the service default applies)")
-        if not isinstance(value, str) or (version := _parse(value)) is None:
-            reason = f"minimumTlsVersion has an unexpected value {value!r}"
-            return Verdict(Status.UNKNOWN, reason, before=value)
-        if version < _REQUIRED_TUPLE:
-            return self._fix(value, f"minimumTlsVersion is {value}, below {REQUIRED}")
-        return Verdict(Status.COMPLIANT, f"minimumTlsVersion is {value}", before=value)
-
-    @staticmethod
-    def _fix(before: str | None, reason: str) -> Verdict:
-        return Verdict(
-            Status.NON_COMPLIANT,
-            reason,
-            before=before,
-            after=REQUIRED,
-            remediation=PropertyFix({"minimumTlsVersion": REQUIRED}),
-        )
+        return judge_min_tls(snapshot.properties.get("minimumTlsVersion"), absent=None)
 
 
 RULE = TlsMinVersionRule()

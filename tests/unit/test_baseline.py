@@ -450,7 +450,9 @@ def test_needs_follow_enabled_rules_and_kind():
     trimmed = load(d).needs(CacheKind.REDIS)
     assert not trimmed & {"diagnostic_settings", "diagnostic_categories", "firewall_rules"}
     assert "metric_alerts" in trimmed
-    assert full.needs(CacheKind.REDIS_ENTERPRISE) == frozenset({"linked_servers"})
+    assert full.needs(CacheKind.REDIS_ENTERPRISE) == frozenset(  # the Azure Managed Redis rules (issue 7)
+        {"linked_servers", "diagnostic_settings", "diagnostic_categories", "private_dns_zone_groups",
+         "access_policy_assignments"})
 
 
 # ---------------------------------------------------------------------------------------------- defaults, diff

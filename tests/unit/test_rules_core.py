@@ -107,7 +107,9 @@ def test_tls_min_version_redis(props: dict[str, Any], status: Status) -> None:
 
 
 def test_tls_min_version_managed_redis() -> None:
-    rule = rule_by_id("tls-min-version")
+    """Clusters are judged by their own rule, which shares the version logic but accepts an absent value."""
+    assert CacheKind.REDIS_ENTERPRISE not in rule_by_id("tls-min-version").metadata.resource_types
+    rule = rule_by_id("amr-tls-min-version")
     assert rule.evaluate(snap({}, cache=AMR), RuleContext()).status is Status.COMPLIANT
     old = rule.evaluate(snap({"minimumTlsVersion": "1.0"}, cache=AMR), RuleContext())
     assert old.status is Status.NON_COMPLIANT and old.remediation == PropertyFix({"minimumTlsVersion": "1.2"})

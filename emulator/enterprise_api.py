@@ -1,0 +1,304 @@
+"""Microsoft.Cache/redisEnterprise (api-version 2025-07-01, Azure Managed Redis): clusters, databases,
+private endpoint connections, access policy assignments, and diagnostic settings on a database.
+
+PATCHes of a cluster or a database are long-running, as the spec says (`final-state-via:
+azure-async-operation`), in one of the two shapes the spec allows, per server: `updating` (200 with
+`provisioningState: Updating`, finished by GETs of the resource) or `accepted` (202 with `Azure-AsyncOperation`
+and `Location` pointing at the spec's `locations/{loc}/operationsStatus/{id}`, which answers an
+`OperationStatus` body `InProgress` until done, then `Succeeded`). Bodies are validated against the vendored
+spec; refusals ARM documents for this type are reproduced (see emulator/README.md, "ARM rejects X").
+Diagnostic settings reuse `DiagnosticsApi` through a small adapter that presents a database as its target.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from . import errors
+from .calls import Call, Reply, WriteEvent
+from .diagnostics_api import DiagnosticsApi
+from .enterprise_state import ClusterState, DatabaseState, EnterpriseOperation, EnterpriseStore
+from .errors import ArmHttpError
+from .routes import Route, _compile
+from .spec import REFERENCE, Spec, parse_json
+
+ENTERPRISE_SPEC = REFERENCE / "redisenterprise" / "redisenterprise.json"
+LRO_SHAPES = ("updating", "accepted")
+RETIRED_TLS = ("1.0", "1.1")
+# DatabaseProperties fields whose x-ms-mutability is read/create only: a PATCH may not change them.
+CREATE_ONLY_DATABASE_FIELDS = ("port", "modules", "geoReplication")
+_CLUSTER_TYPE = "Microsoft.Cache/redisEnterprise"
+
+
+@dataclass
+class EnterpriseApi:
+    store: EnterpriseStore
+    spec: Spec
+    lro_shape: str = "updating"
+    page_size: int = 2
+    retry_after: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lro_shape not in LRO_SHAPES:
+            raise ValueError(f"lro_shape must be one of {LRO_SHAPES}, not {self.lro_shape!r}")
+
+    # ------------------------------------------------------------------------------------------ lookups
+
+    def cluster(self, sub: str, rg: str, name: str, *, method: str, resource: str) -> ClusterState:
+        sub = sub.lower()
+        base = self.store.base
+        if sub not in base.subscriptions:
+            raise errors.subscription_not_found(sub)
+        if (sub, rg.lower()) not in base.resource_groups:
+            raise errors.resource_group_not_found(rg)
+        state = self.store.find(sub, rg, name)
+        if state is None:
+            raise errors.not_found(f"{_CLUSTER_TYPE}/{name}", rg)
+        fault = self.store.take_fault(state, method, resource)
+        if fault is not None:
+            headers = {"Retry-After": str(fault["retryAfter"])} if "retryAfter" in fault else {}
+            raise ArmHttpError(fault["status"], fault.get("code", "InjectedFault"),
+                               fault.get("message", f"Fault injected by the emulator for {method} {resource}."),
+                               headers=headers)
+        return state
+
+    def database(self, state: ClusterState, db: str, rg: str) -> DatabaseState:
+        found = state.databases.get(db.lower())
+        if found is None:
+            raise errors.not_found(f"{_CLUSTER_TYPE}/{state.name}/databases/{db}", rg)
+        return found
+
+    def _page(self, call: Call, items: list[dict[str, Any]]) -> Reply:
+        try:
+            start = int(call.query.get("$skiptoken", "0"))
+        except ValueError as exc:
+            raise errors.bad_request("The $skiptoken is invalid.", "$skiptoken") from exc
+        body: dict[str, Any] = {"value": items[start: start + self.page_size]}
+        if start + self.page_size < len(items):
+            query = urlencode({"api-version": call.query["api-version"], "$skiptoken": start + self.page_size})
+            body["nextLink"] = f"{call.base_url}{call.path}?{query}"
+        return Reply(200, body)
+
+    # ------------------------------------------------------------------------------------------ clusters
+
+    def list_by_subscription(self, call: Call, sub: str) -> Reply:
+        sub = sub.lower()
+        if sub not in self.store.base.subscriptions:
+            raise errors.subscription_not_found(sub)
+        with self.store.lock:
+            items = [copy.deepcopy(c.body) for c in self.store.clusters.values() if c.subscription_id == sub]
+        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+
+    def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
+        sub = sub.lower()
+        if sub not in self.store.base.subscriptions:
+            raise errors.subscription_not_found(sub)
+        if (sub, rg.lower()) not in self.store.base.resource_groups:
+            raise errors.resource_group_not_found(rg)
+        with self.store.lock:
+            items = [copy.deepcopy(c.body) for c in self.store.clusters.values()
+                     if c.subscription_id == sub and c.resource_group.lower() == rg.lower()]
+        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+
+    def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="GET", resource="cluster")
+            return Reply(200, self.store.observe_cluster(state))
+
+    def patch(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        raw = parse_json(call.body)
+        props = raw.get("properties") if isinstance(raw, dict) else None
+        if isinstance(props, dict) and "publicNetworkAccess" in props and props["publicNetworkAccess"] is None:
+            raise errors.bad_request(
+                "publicNetworkAccess cannot be set to null: only 'Enabled' or 'Disabled' can be set (null is "
+                "returned only for clusters created with an API version older than 2025-07-01).",
+                "properties.publicNetworkAccess",
+            )
+        update = self.spec.validate("ClusterUpdate", raw)
+        tls = update.get("properties", {}).get("minimumTlsVersion")
+        if tls in RETIRED_TLS:
+            raise errors.bad_request(
+                f"Minimum TLS version '{tls}' is not supported: TLS 1.0 and 1.1 are obsolete for Azure Managed "
+                "Redis; use '1.2'.",
+                "properties.minimumTlsVersion",
+            )
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="PATCH", resource="cluster")
+            if state.provisioning_state != "Succeeded":
+                raise errors.busy(state.id)
+            props_now = state.body.setdefault("properties", {})
+            props_now.update(update.get("properties", {}))
+            for key in ("sku", "identity", "tags"):
+                if key in update:
+                    state.body[key] = update[key]
+            op = self.store.begin(state, None)
+            body = copy.deepcopy(state.body)
+        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/write")
+
+    def _lro(self, call: Call, state: ClusterState, op: EnterpriseOperation, body: dict[str, Any],
+             operation_name: str) -> Reply:
+        event = WriteEvent(call.path, operation_name, delete=False)
+        if self.lro_shape == "updating":
+            return Reply(200, body, event=event)
+        status = (f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"
+                  f"{state.location}/operationsStatus/{op.id}?"
+                  f"{urlencode({'api-version': call.query['api-version']})}")
+        headers = {"Azure-AsyncOperation": status, "Location": status,
+                   "Retry-After": str(max(self.retry_after, int(self.store.seconds_left(op) + 0.999)))}
+        return Reply(202, None, headers=headers, event=event)
+
+    def operation_status(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
+        with self.store.lock:
+            op = self.store.poll(op_id)
+            if op is None or op.cluster_key.split("/")[2] != sub.lower():
+                raise ArmHttpError(404, "NotFound", f"The operation '{op_id}' was not found.")
+            body: dict[str, Any] = {
+                "id": f"/subscriptions/{sub}/providers/Microsoft.Cache/locations/{location}/operationsStatus/{op.id}",
+                "name": op.id,
+                "status": "Succeeded" if op.done else "InProgress",
+                "startTime": op.started,
+            }
+            if op.ended:
+                body["endTime"] = op.ended
+        return Reply(200, body)
+
+    # ------------------------------------------------------------------------------------------ databases
+
+    def list_databases(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="GET", resource="databases")
+            items = [copy.deepcopy(d.body) for d in state.databases.values()]
+        return self._page(call, sorted(items, key=lambda b: b["name"].lower()))
+
+    def get_database(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="GET", resource="databases")
+            return Reply(200, self.store.observe_database(self.database(state, db, rg)))
+
+    def patch_database(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
+        raw = parse_json(call.body)
+        props = raw.get("properties") if isinstance(raw, dict) else None
+        for field in CREATE_ONLY_DATABASE_FIELDS:
+            if isinstance(props, dict) and field in props:
+                raise errors.bad_request(
+                    f"The property '{field}' can only be set when the database is created.", f"properties.{field}")
+        update = self.spec.validate("DatabaseUpdate", raw)
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="PATCH", resource="databases")
+            database = self.database(state, db, rg)
+            if state.provisioning_state != "Succeeded" or database.provisioning_state != "Succeeded":
+                raise errors.busy(database.id)
+            new = update.get("properties", {})
+            current = database.body.setdefault("properties", {})
+            policy = new.get("clusteringPolicy")
+            if policy is not None and policy != current.get("clusteringPolicy", "OSSCluster") \
+                    and current.get("clusteringPolicy", "OSSCluster") != "NoCluster":
+                raise errors.bad_request(
+                    "clusteringPolicy can be updated only when the current value is NoCluster; "
+                    f"'{current.get('clusteringPolicy', 'OSSCluster')}' cannot be changed without deleting "
+                    "the database.",
+                    "properties.clusteringPolicy",
+                )
+            current.update(new)
+            op = self.store.begin(state, database)
+            body = copy.deepcopy(database.body)
+        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/databases/write")
+
+    # ------------------------------------------------------------------------------------------ children
+
+    def list_private_endpoint_connections(self, call: Call, sub: str, rg: str, name: str) -> Reply:
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="GET", resource="privateEndpointConnections")
+            inline = copy.deepcopy(state.body.get("properties", {}).get("privateEndpointConnections", []))
+        for conn in inline:
+            conn_name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
+            conn.setdefault("id", f"{state.id}/privateEndpointConnections/{conn_name}")
+            conn.setdefault("name", conn_name)
+            conn.setdefault("type", "Microsoft.Cache/redisEnterprise/privateEndpointConnections")
+        return Reply(200, {"value": inline})
+
+    def list_access_policy_assignments(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
+        with self.store.lock:
+            state = self.cluster(sub, rg, name, method="GET", resource="accessPolicyAssignments")
+            items = [copy.deepcopy(a) for a in self.database(state, db, rg).assignments]
+        return self._page(call, sorted(items, key=lambda a: a["name"].lower()))
+
+
+class DatabaseTargets:
+    """Presents a database to `DiagnosticsApi` the way `RedisApi` presents a cache: `store.lock` and
+    `cache(sub, rg, "cluster/database", method=, resource=)` returning an object with `id`, `settings` and
+    `categories`."""
+
+    def __init__(self, api: EnterpriseApi) -> None:
+        self.api = api
+        self.store = api.store
+
+    def cache(self, sub: str, rg: str, name: str, *, method: str, resource: str) -> DatabaseState:
+        cluster_name, db = name.split("/", 1)
+        state = self.api.cluster(sub, rg, cluster_name, method=method, resource=resource)
+        return self.api.database(state, db, rg)
+
+
+class _DatabaseDiagnostics:
+    """Route handlers with the (cluster, database) path groups folded into the adapter's name."""
+
+    def __init__(self, inner: DiagnosticsApi) -> None:
+        self.inner = inner
+
+    def list(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
+        return self.inner.list(call, sub, rg, f"{name}/{db}")
+
+    def get(self, call: Call, sub: str, rg: str, name: str, db: str, setting: str) -> Reply:
+        return self.inner.get(call, sub, rg, f"{name}/{db}", setting)
+
+    def put(self, call: Call, sub: str, rg: str, name: str, db: str, setting: str) -> Reply:
+        return self.inner.put(call, sub, rg, f"{name}/{db}", setting)
+
+    def delete(self, call: Call, sub: str, rg: str, name: str, db: str, setting: str) -> Reply:
+        return self.inner.delete(call, sub, rg, f"{name}/{db}", setting)
+
+    def categories(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
+        return self.inner.categories(call, sub, rg, f"{name}/{db}")
+
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = _SUB + r"/resourceGroups/(?P<rg>[^/]+)"
+_CLUSTER = _RG + r"/providers/Microsoft\.Cache/redisEnterprise/(?P<name>[^/]+)"
+_DB = _CLUSTER + r"/databases/(?P<db>[^/]+)"
+_DS = _DB + r"/providers/Microsoft\.Insights"
+
+
+def enterprise_routes(api: EnterpriseApi, diagnostics_spec: Spec) -> list[Route]:
+    """The redisEnterprise routes, appended to the router's list."""
+    versions = (api.spec.api_version,)
+    ds_versions = (diagnostics_spec.api_version,)
+    diag = _DatabaseDiagnostics(DiagnosticsApi(DatabaseTargets(api), diagnostics_spec))  # type: ignore[arg-type]
+    kind = "redisEnterprise"
+    return [
+        Route(_compile(_SUB + r"/providers/Microsoft\.Cache/redisEnterprise"), {"GET": api.list_by_subscription},
+              versions, kind),
+        Route(_compile(_RG + r"/providers/Microsoft\.Cache/redisEnterprise"), {"GET": api.list_by_resource_group},
+              versions, kind),
+        Route(_compile(_SUB + r"/providers/Microsoft\.Cache/locations/(?P<location>[^/]+)"
+                       r"/operationsStatus/(?P<op_id>[^/]+)"),
+              {"GET": api.operation_status}, versions, "locations/operationsStatus"),
+        Route(_compile(_CLUSTER), {"GET": api.get, "PATCH": api.patch}, versions, kind),
+        Route(_compile(_CLUSTER + "/databases"), {"GET": api.list_databases}, versions, kind + "/databases"),
+        Route(_compile(_DB), {"GET": api.get_database, "PATCH": api.patch_database}, versions, kind + "/databases"),
+        Route(_compile(_DB + "/accessPolicyAssignments"), {"GET": api.list_access_policy_assignments}, versions,
+              kind + "/databases/accessPolicyAssignments"),
+        Route(_compile(_CLUSTER + "/privateEndpointConnections"), {"GET": api.list_private_endpoint_connections},
+              versions, kind + "/privateEndpointConnections"),
+        Route(_compile(_DS + "/diagnosticSettings"), {"GET": diag.list}, ds_versions, "diagnosticSettings"),
+        Route(_compile(_DS + r"/diagnosticSettings/(?P<setting>[^/]+)"),
+              {"GET": diag.get, "PUT": diag.put, "DELETE": diag.delete}, ds_versions, "diagnosticSettings"),
+        Route(_compile(_DS + "/diagnosticSettingsCategories"), {"GET": diag.categories}, ds_versions,
+              "diagnosticSettingsCategories"),
+    ]
+
+
+def load_enterprise_spec() -> Spec:
+    return Spec(ENTERPRISE_SPEC)

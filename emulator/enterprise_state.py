@@ -1,0 +1,256 @@
+"""The emulator's Azure Managed Redis state: clusters, their databases (with diagnostic settings and access
+policy assignments) and long-running operations.
+
+It shares the redis store's lock, clock, subscriptions and resource groups, so a resource group holding only
+a cluster is known to both APIs and one lock orders every change. Completion of a PATCH is counted in polls
+(GETs of the resource or of its operation status), with an optional minimum duration, as for redis, so tests
+never depend on wall-clock timing.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .enterprise_fleet import ClusterSeed
+from .store import Store, setting_resource
+
+DEFAULT_DATABASE_CATEGORIES: tuple[Mapping[str, Any], ...] = (
+    {"name": "ConnectionEvents", "categoryType": "Logs", "categoryGroups": ["audit", "allLogs"]},
+    {"name": "AllMetrics", "categoryType": "Metrics", "categoryGroups": []},
+)
+
+
+def _category(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"name": item, "categoryType": "Logs", "categoryGroups": ["allLogs"]}
+    return {"categoryType": "Logs", "categoryGroups": [], **item}
+
+
+@dataclass
+class EnterpriseOperation:
+    id: str
+    cluster_key: str
+    database: str | None  # None: the cluster itself
+    polls_remaining: int
+    not_before: float
+    started: str
+    done: bool = False
+    ended: str | None = None
+
+
+def _provisioning(body: dict[str, Any]) -> str:
+    return str(body.get("properties", {}).get("provisioningState", "Succeeded"))
+
+
+def _set_provisioning(body: dict[str, Any], value: str) -> None:
+    body.setdefault("properties", {})["provisioningState"] = value
+
+
+@dataclass
+class DatabaseState:
+    """One database; `id`, `settings` and `categories` are what the diagnostics API works on."""
+
+    id: str
+    name: str
+    body: dict[str, Any]
+    settings: dict[str, dict[str, Any]]
+    categories: list[dict[str, Any]]
+    assignments: list[dict[str, Any]]
+    operation: EnterpriseOperation | None = None
+
+    @property
+    def provisioning_state(self) -> str:
+        return _provisioning(self.body)
+
+
+@dataclass
+class ClusterState:
+    key: str
+    id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    body: dict[str, Any]
+    databases: dict[str, DatabaseState]  # lower-cased name -> database
+    faults: list[dict[str, Any]]
+    lro_polls: int
+    lro_seconds: float
+    sequence: list[str] | None = None
+    sequence_index: int = 0
+    operation: EnterpriseOperation | None = None
+
+    @property
+    def provisioning_state(self) -> str:
+        return _provisioning(self.body)
+
+    @property
+    def location(self) -> str:
+        return str(self.body.get("location", "")).replace(" ", "").lower()
+
+
+@dataclass
+class EnterpriseStore:
+    base: Store
+    clusters: dict[str, ClusterState] = field(default_factory=dict)
+    operations: dict[str, EnterpriseOperation] = field(default_factory=dict)
+
+    @property
+    def lock(self) -> Any:
+        return self.base.lock
+
+    def load(self, seeds: Iterable[ClusterSeed]) -> None:
+        with self.lock:
+            for seed in seeds:
+                self.add(seed)
+
+    def add(self, seed: ClusterSeed) -> ClusterState:
+        body = copy.deepcopy(dict(seed.body))
+        _set_provisioning(body, body.get("properties", {}).get("provisioningState", "Succeeded"))
+        knobs = seed.knobs
+        cluster_id = body["id"]
+        categories = [_category(c) for c in knobs.get("offeredDiagnosticCategories", DEFAULT_DATABASE_CATEGORIES)]
+        databases = {}
+        for db in seed.databases:
+            db_body = copy.deepcopy(dict(db.body))
+            _set_provisioning(db_body, db_body.get("properties", {}).get("provisioningState", "Succeeded"))
+            db_id = db_body["id"]
+            databases[db.name.lower()] = DatabaseState(
+                id=db_id,
+                name=db.name,
+                body=db_body,
+                settings={s["name"].lower(): setting_resource(db_id, s["name"], s["properties"])
+                          for s in db.diagnostic_settings},
+                categories=copy.deepcopy(categories),
+                assignments=[_assignment(db_id, a) for a in db.access_policy_assignments],
+            )
+        sequence: list[str] | None = None
+        if "busyForGets" in knobs:
+            sequence = ["Updating"] * int(knobs["busyForGets"]) + ["Succeeded"]
+        elif "provisioningSequence" in knobs:
+            sequence = list(knobs["provisioningSequence"])
+        state = ClusterState(
+            key=cluster_id.lower(),
+            id=cluster_id,
+            subscription_id=seed.subscription_id,
+            resource_group=seed.resource_group,
+            name=seed.name,
+            body=body,
+            databases=databases,
+            faults=[{"method": "*", "resource": "*", "times": 1, **f} for f in knobs.get("faults", ())],
+            lro_polls=int(knobs.get("lroPolls", self.base.lro_polls)),
+            lro_seconds=float(knobs.get("lroSeconds", self.base.lro_seconds)),
+            sequence=sequence,
+        )
+        if sequence:
+            _set_provisioning(state.body, sequence[0])
+        with self.lock:
+            self.clusters[state.key] = state
+            self.base.resource_groups.add((seed.subscription_id, seed.resource_group.lower()))
+            self.base.subscriptions.add(seed.subscription_id)
+        return state
+
+    def find(self, subscription_id: str, resource_group: str, name: str) -> ClusterState | None:
+        key = (f"/subscriptions/{subscription_id}/resourcegroups/{resource_group}"
+               f"/providers/microsoft.cache/redisenterprise/{name}").lower()
+        return self.clusters.get(key)
+
+    # ------------------------------------------------------------------------------------------ GETs
+
+    def observe_cluster(self, state: ClusterState) -> dict[str, Any]:
+        """A GET of the cluster: what it shows now, then one step of its sequence or running operation."""
+        op = state.operation
+        if op is not None and not op.done:
+            self._poll(op)
+        body = copy.deepcopy(state.body)
+        if state.sequence and (op is None or op.done):
+            state.sequence_index = min(state.sequence_index + 1, len(state.sequence) - 1)
+            _set_provisioning(state.body, state.sequence[state.sequence_index])
+        return body
+
+    def observe_database(self, db: DatabaseState) -> dict[str, Any]:
+        if db.operation is not None and not db.operation.done:
+            self._poll(db.operation)
+        return copy.deepcopy(db.body)
+
+    # ------------------------------------------------------------------------------------------ LRO
+
+    def begin(self, state: ClusterState, database: DatabaseState | None) -> EnterpriseOperation:
+        clock = self.base.clock
+        op = EnterpriseOperation(
+            id=str(uuid.uuid4()),
+            cluster_key=state.key,
+            database=database.name.lower() if database else None,
+            polls_remaining=state.lro_polls,
+            not_before=clock() + state.lro_seconds,
+            started=_now(),
+        )
+        self.operations[op.id] = op
+        target = database.body if database else state.body
+        if database:
+            database.operation = op
+        else:
+            state.operation = op
+            state.sequence = None
+        if op.polls_remaining <= 0 and op.not_before <= clock():
+            self._finish(op)
+        else:
+            _set_provisioning(target, "Updating")
+        return op
+
+    def poll(self, op_id: str) -> EnterpriseOperation | None:
+        op = self.operations.get(op_id)
+        if op is not None and not op.done:
+            self._poll(op)
+        return op
+
+    def seconds_left(self, op: EnterpriseOperation) -> float:
+        return max(0.0, op.not_before - self.base.clock())
+
+    def _poll(self, op: EnterpriseOperation) -> None:
+        op.polls_remaining -= 1
+        if op.polls_remaining <= 0 and self.base.clock() >= op.not_before:
+            self._finish(op)
+
+    def _finish(self, op: EnterpriseOperation) -> None:
+        op.done, op.ended = True, _now()
+        cluster = self.clusters.get(op.cluster_key)
+        if cluster is None:
+            return
+        if op.database is None:
+            _set_provisioning(cluster.body, "Succeeded")
+            cluster.sequence = None
+        elif op.database in cluster.databases:
+            _set_provisioning(cluster.databases[op.database].body, "Succeeded")
+
+    # ------------------------------------------------------------------------------------------ faults
+
+    @staticmethod
+    def take_fault(state: ClusterState, method: str, resource: str) -> dict[str, Any] | None:
+        for fault in state.faults:
+            if fault["times"] <= 0:
+                continue
+            if fault["method"] not in ("*", method) or fault["resource"] not in ("*", resource):
+                continue
+            fault["times"] -= 1
+            return fault
+        return None
+
+
+def _assignment(database_id: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    props = copy.deepcopy(dict(item["properties"]))
+    props.setdefault("provisioningState", "Succeeded")
+    return {
+        "id": f"{database_id}/accessPolicyAssignments/{item['name']}",
+        "name": item["name"],
+        "type": "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments",
+        "properties": props,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

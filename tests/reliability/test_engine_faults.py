@@ -1,0 +1,159 @@
+"""Issue 5, engine behaviour under injected ARM faults: timeouts, Retry-After, refusals, the deferral budget,
+a cache deleted mid-reconcile and a long-running operation that ends Failed. Real SDK, real Azurite, real
+emulator; assertions on the audit trail, the queues and the emulator's request log, never on timings."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from emulator.testing import sample_cache
+from remediators.engine import Outcome
+from remediators.workitem import WorkItem
+
+from .rig import OFFICE, engine_rig, wait_for
+
+
+def _drifted(name: str, **knobs) -> dict:
+    return sample_cache(name, properties={"enableNonSslPort": True}, firewall_rules=[OFFICE], knobs=knobs or None)
+
+
+def test_a_read_slower_than_the_client_timeout_is_cut_off_and_deferred(tmp_path: Path) -> None:
+    slow = {"preset": "slow", "delaySeconds": 3, "method": "GET", "resource": "cache", "times": 5}
+    with engine_rig(tmp_path, [_drifted("slow-cache", faults=[slow])]) as rig:
+        rig.rt.gateway.timeout = 0.5  # the gateway's own read timeout, applied to every SDK call
+        result = rig.reconcile("slow-cache")
+        assert result.outcome is Outcome.DEFERRED
+        deferred = rig.records("deferred", "slow-cache")[-1]
+        assert deferred["outcome"]["kind"] == "transient"
+        assert not rig.warden_writes()  # nothing written on a read that never came back
+        # Decided when each request arrived (the log line is only written once the late answer is sent).
+        slow_gets = [f for f in rig.arm.faults.injected if f[0] == "GET" and f[2] == "slow"]
+        assert len(slow_gets) >= 2  # the SDK's bounded retry ran into the timeout each time, then gave up
+
+
+def test_a_write_whose_answer_never_comes_is_failed_deferred_and_then_seen_done(tmp_path: Path) -> None:
+    slow = {"preset": "slow", "delaySeconds": 2, "method": "PATCH", "resource": "cache", "times": 1}
+    with engine_rig(tmp_path, [_drifted("slowwrite-cache", faults=[slow])]) as rig:
+        rig.rt.gateway.timeout = 0.5
+        assert rig.reconcile("slowwrite-cache").outcome is Outcome.DEFERRED
+        failed = rig.records("remediation-failed", "slowwrite-cache")
+        assert failed and failed[0]["outcome"]["kind"] == "transient"
+        assert wait_for(lambda: rig.warden_calls("PATCH", "slowwrite-cache"))  # the late answer was sent
+        # ARM took the write after all; the next reconcile reads fresh state and finds nothing to do.
+        result = rig.reconcile("slowwrite-cache")
+        assert result.outcome is Outcome.COMPLIANT
+        assert rig.cache("slowwrite-cache")["properties"]["enableNonSslPort"] is False
+        assert len(rig.warden_writes("slowwrite-cache")) == 1
+
+
+def test_retry_after_is_honoured_even_beyond_the_longest_backoff(tmp_path: Path) -> None:
+    throttle = {"preset": "throttled", "retryAfter": 1200, "method": "GET", "resource": "cache", "times": 3}
+    with engine_rig(tmp_path, [_drifted("throttled-cache", faults=[throttle])]) as rig:
+        assert rig.reconcile("throttled-cache").outcome is Outcome.DEFERRED
+        deferred = rig.records("deferred", "throttled-cache")[-1]
+        assert deferred["outcome"]["code"] == "SubscriptionRequestsThrottled"
+        assert deferred["retry_in_seconds"] >= 1200  # above the 900 s backoff cap: ARM said so
+        answered = [c for c in rig.warden_calls("GET", "throttled-cache") if c["status"] == 429]
+        assert len(answered) == 1  # a long Retry-After is not slept through in the worker
+
+
+@pytest.mark.parametrize(("preset", "code", "where"), [
+    ("scopeLocked", "ScopeLocked", "cache"),
+    ("disallowedByPolicy", "RequestDisallowedByPolicy", "cache"),
+    ("linkedAuthorizationFailed", "LinkedAuthorizationFailed", "cache"),
+])
+def test_a_refused_write_is_blocked_once_and_never_retried(tmp_path: Path, preset: str, code: str,
+                                                           where: str) -> None:
+    refusal = {"preset": preset, "method": "PATCH", "resource": where, "times": 1}
+    with engine_rig(tmp_path, [_drifted("locked-cache", faults=[refusal])]) as rig:
+        result = rig.reconcile("locked-cache")
+        assert result.outcome is Outcome.BLOCKED
+        blocked = rig.records("blocked", "locked-cache")
+        assert [b["outcome"]["code"] for b in blocked] == [code]
+        assert len(rig.warden_writes("locked-cache")) == 1  # one attempt, no retry
+        assert not rig.records("deferred")  # nothing re-queued
+        assert rig.queue("warden-work").peek_messages(max_messages=32) == []
+
+
+def test_after_the_budget_the_item_goes_to_poison_with_an_alert(tmp_path: Path) -> None:
+    busy = {"preset": "busy", "method": "PATCH", "resource": "cache", "times": 10}
+    with engine_rig(tmp_path, [_drifted("stuck-cache", faults=[busy])],
+                    settings={"WARDEN_DEFER_BUDGET_SECONDS": "600"}) as rig:
+        first_seen = rig.clock() - timedelta(seconds=601)
+        result = rig.reconcile("stuck-cache", first_seen=first_seen)
+        assert result.outcome is Outcome.GAVE_UP
+        alert = rig.records("alert", "stuck-cache")
+        assert len(alert) == 1 and "budget" in alert[0]["detail"]
+        poisoned = rig.queue("warden-work-poison").peek_messages(max_messages=32)
+        assert len(poisoned) == 1
+        item = WorkItem.from_json(base64.b64decode(poisoned[0].content))
+        assert item.cache.name == "stuck-cache" and item.first_seen == first_seen
+
+
+def test_a_busy_cache_within_the_budget_is_requeued_with_a_delay(tmp_path: Path) -> None:
+    busy = {"preset": "busy", "method": "PATCH", "resource": "cache", "times": 1, "retryAfter": 45}
+    with engine_rig(tmp_path, [_drifted("busy-cache", faults=[busy])]) as rig:
+        assert rig.reconcile("busy-cache").outcome is Outcome.DEFERRED
+        deferred = rig.records("deferred", "busy-cache")[-1]
+        assert deferred["outcome"]["kind"] == "busy" and deferred["retry_in_seconds"] >= 45
+        assert rig.queue("warden-work").get_queue_properties().approximate_message_count == 1
+
+
+@pytest.mark.parametrize("after", [1, 2])
+def test_a_cache_deleted_while_it_is_reconciled_is_gone(tmp_path: Path, after: int) -> None:
+    # after 1 request: the firewall list finds it gone; after 2: the PATCH does.
+    with engine_rig(tmp_path, [_drifted("doomed-cache", deleteAfterRequests=after)]) as rig:
+        result = rig.reconcile("doomed-cache")
+        assert result.outcome is Outcome.GONE
+        gone = rig.records("gone", "doomed-cache")
+        assert len(gone) == 1 and gone[0]["outcome"]["code"] == "ResourceNotFound"
+        assert rig.cache("doomed-cache") is None
+        assert not rig.records("deferred")
+
+
+def test_a_long_running_patch_that_ends_failed_is_retried_and_converges(tmp_path: Path) -> None:
+    with engine_rig(tmp_path, [_drifted("flaky-cache", lroFailures=1)]) as rig:
+        first = rig.reconcile("flaky-cache")
+        assert first.outcome is Outcome.DEFERRED
+        second = rig.reconcile("flaky-cache")
+        assert second.outcome is Outcome.REMEDIATED
+        assert rig.cache("flaky-cache")["properties"]["enableNonSslPort"] is False
+        assert len([w for w in rig.warden_writes("flaky-cache") if w["method"] == "PATCH"]) == 2
+        # 200 + Updating shape: the poll shows Failed and the SDK's poller raises (a transient failure);
+        # 202 + Location shape: the operation URL answers the failure.
+        failed = [r["outcome"]["kind"] for r in rig.records("remediation-failed", "flaky-cache")]
+        lro_failed = [f for f in rig.arm.faults.injected if f[2] == "lro-failed"]
+        assert failed == ["transient"] or lro_failed
+
+
+def test_an_event_deferred_by_a_busy_cache_comes_back_as_a_readable_work_item(tmp_path: Path) -> None:
+    """The deferred WorkItem of an event keeps the event's trigger (subject included) and is processed when
+    it comes back, instead of being dropped as invalid: a deferral must never lose the event."""
+    from azure.mgmt.redis.models import RedisUpdateParameters
+
+    from remediators.events import parse_message
+    from remediators.triggers import on_work_item
+
+    busy = {"preset": "busy", "method": "PATCH", "resource": "cache", "times": 1, "retryAfter": 1}
+    with engine_rig(tmp_path, [sample_cache("event-cache", firewall_rules=[OFFICE])]) as rig:
+        rig.jane().redis.begin_update("rg-payments", "event-cache",
+                                      RedisUpdateParameters(enable_non_ssl_port=True)).result()
+        with rig.arm.store.lock:  # the cache turns busy after Jane's write: the warden's PATCH meets a 409
+            rig.arm.store.caches[rig.item("event-cache").cache.key].faults.append(busy)
+        (event,) = rig.arm.events()
+        (parsed,) = parse_message(json.dumps(event).encode())
+        assert rig.rt.engine.handle_event(parsed) is Outcome.DEFERRED
+        work = rig.queue("warden-work")
+        messages = wait_for(lambda: list(work.receive_messages(max_messages=1, visibility_timeout=60)))
+        assert len(messages) == 1
+        body = base64.b64decode(messages[0].content).decode()
+        item = WorkItem.from_json(body)
+        assert item.trigger["event_id"] == event["id"] and item.trigger["subject"] == event["subject"]
+        on_work_item(body, message_id=messages[0].id, dequeue_count=1, rt=rig.rt)
+        assert not [r for r in rig.records("ignored-event") if "invalid work item" in r["detail"]]
+        assert rig.cache("event-cache")["properties"]["enableNonSslPort"] is False

@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins packaging<24 while pytest 9 needs >=24, so it lives in its own venv inside .venv/.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: demo test lint bench deps clean
 
@@ -15,6 +18,11 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	touch $@
+
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
@@ -24,8 +32,9 @@ demo: deps
 
 # The whole suite runs with ARM's "200 + provisioningState Updating" LRO shape, then everything that talks
 # to the emulator runs again with the "202 + Location" shape (design section 7).
-test: deps
+test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
+	$(CHECKOV_VENV)/bin/checkov --directory infra --skip-download --compact --quiet
 	$(PY) -m pytest
 	WARDEN_TEST_LRO_SHAPE=accepted $(PY) -m pytest tests/emulator tests/gateway tests/integration
 

@@ -1,0 +1,279 @@
+// The app's storage: queues, leases, the state table, the WORM audit containers and the Event Grid
+// dead-letter container. Entra ID only: shared keys are off, so no connection string exists to leak.
+param location string
+param tags object
+param resourceToken string
+param workspaceId string
+param auditRetentionDays int
+param appPrincipalId string
+
+// Names the code reads (remediators/settings.py); the host creates the `-poison` queues itself.
+var eventsQueue = 'warden-events'
+var workQueue = 'warden-work'
+var stateTable = 'wardenstate'
+var auditContainer = 'audit'
+var checkpointContainer = 'audit-checkpoints'
+var leaseContainer = 'warden-leases'
+var deadLetterContainer = 'warden-deadletter'
+var deploymentContainer = 'app-package'
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration has no fixed outbound address to allow
+  // checkov:skip=CKV_AZURE_59: same reason; every data call needs an Entra token (shared keys off)
+  // checkov:skip=CKV_AZURE_43: false positive, the name is 'stwarden' + uniqueString(), 21 lower-case characters
+  name: 'stwarden${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    // Zone- and geo-redundant; the secondary for UK South is UK West, so data stays in the UK.
+    name: 'Standard_GZRS'
+  }
+  properties: {
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowCrossTenantReplication: false
+    isLocalUserEnabled: false
+    isSftpEnabled: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+    encryption: {
+      keySource: 'Microsoft.Storage'
+      requireInfrastructureEncryption: true
+      services: {
+        blob: {
+          enabled: true
+          keyType: 'Account'
+        }
+        file: {
+          enabled: true
+          keyType: 'Account'
+        }
+        queue: {
+          enabled: true
+          keyType: 'Account'
+        }
+        table: {
+          enabled: true
+          keyType: 'Account'
+        }
+      }
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource audit 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: auditContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Time-based retention; NOT WORM until locked. infra/hooks/postprovision.sh locks it (irreversible).
+// allowProtectedAppendWrites: new blocks may be appended to the day's append blob; existing blocks can
+// never be changed or deleted.
+resource auditPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  parent: audit
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: true
+  }
+}
+
+resource checkpoints 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: checkpointContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Checkpoints are block blobs created once (`overwrite=False`): plain retention, no appends.
+resource checkpointPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+  parent: checkpoints
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: false
+  }
+}
+
+resource leases 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: leaseContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetter 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deployment 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource events 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: eventsQueue
+}
+
+resource work 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: workQueue
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource state 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: stateTable
+}
+
+// ---------------------------------------------------------------------------------------------- data roles
+// Built-in role ids (docs: "Azure built-in roles"). Scoped as narrowly as the Functions host allows.
+var blobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var queueDataContributor = '974c5e8b-45b9-4653-ba55-5ba5b6e8ce6d'
+var tableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+
+// The Functions host keeps its own blobs (host locks, timer schedule, keys) in containers it creates, and
+// documents Storage Blob Data Owner for identity-based AzureWebJobsStorage; the warden's leases and audit
+// appends also need blob write. Retention on the audit containers still forbids delete/overwrite there.
+resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, appPrincipalId, blobDataOwner)
+  scope: account
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataOwner)
+  }
+}
+
+// Queue triggers read/delete messages; the engine enqueues work items; the host creates `-poison` queues,
+// so the scope is the queue service, not the two queues.
+resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, appPrincipalId, queueDataContributor)
+  scope: account
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueDataContributor)
+  }
+}
+
+// Only the state table (dedup, breaker, snapshots, scan progress).
+resource appTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(state.id, appPrincipalId, tableDataContributor)
+  scope: state
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- diagnostics
+var storageLogs = [
+  {
+    category: 'StorageRead'
+    enabled: true
+  }
+  {
+    category: 'StorageWrite'
+    enabled: true
+  }
+  {
+    category: 'StorageDelete'
+    enabled: true
+  }
+]
+var storageMetrics = [
+  {
+    category: 'Transaction'
+    enabled: true
+  }
+]
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'warden-logs'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+    metrics: storageMetrics
+  }
+}
+
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'warden-logs'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+    metrics: storageMetrics
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'warden-logs'
+  scope: tableService
+  properties: {
+    workspaceId: workspaceId
+    logs: storageLogs
+    metrics: storageMetrics
+  }
+}
+
+output name string = account.name
+output id string = account.id
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table
+output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deployment.name}'
+output eventsQueue string = events.name
+output workQueue string = work.name
+output auditContainer string = audit.name
+output checkpointContainer string = checkpoints.name
+output leaseContainer string = leases.name
+output deadLetterContainer string = deadLetter.name
+output stateTable string = state.name

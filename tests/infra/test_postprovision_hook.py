@@ -1,0 +1,105 @@
+"""infra/hooks/postprovision.sh against a stand-in `az` on PATH: it locks both retention policies with the
+etag it read, leaves locked ones alone, and prints the same fingerprint remediators.audit.signing computes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from remediators.audit.signing import fingerprint
+
+from . import bicep
+
+HOOK = bicep.INFRA / "hooks" / "postprovision.sh"
+KEY_ID = "https://kv-warden-x.vault.azure.net/keys/audit-checkpoint-signing/0123456789abcdef"
+
+FAKE_AZ = r'''#!PYTHON
+import json, sys
+state_path = sys.argv[0] + ".state.json"
+state = json.load(open(state_path))
+args = sys.argv[1:]
+state["calls"].append(args)
+def opt(name):
+    return args[args.index(name) + 1]
+if args[:3] == ["storage", "container", "immutability-policy"]:
+    policy = state["policies"][opt("--container-name")]
+    if args[3] == "show":
+        print(policy[opt("--query")])
+    elif args[3] == "lock":
+        if opt("--if-match") != policy["etag"]:
+            sys.exit("etag mismatch")
+        policy["state"] = "Locked"
+elif args[:3] == ["keyvault", "key", "show"]:
+    print("\t".join(state["jwk"]))
+else:
+    sys.exit("unexpected az call: %r" % args)
+json.dump(state, open(state_path, "w"))
+'''
+
+
+def _jwk_part(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).decode().rstrip("=")
+
+
+@pytest.fixture()
+def fake_az(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    numbers = key.public_numbers()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    az = bin_dir / "az"
+    az.write_text(FAKE_AZ.replace("PYTHON", sys.executable))
+    az.chmod(0o755)
+    state = {"calls": [], "jwk": ["P-256", _jwk_part(numbers.x), _jwk_part(numbers.y)],
+             "policies": {"audit": {"state": "Unlocked", "etag": '"8d1"'},
+                          "audit-checkpoints": {"state": "Locked", "etag": '"8d2"'}}}
+    (bin_dir / "az.state.json").write_text(json.dumps(state))
+    return bin_dir, key
+
+
+def _run(bin_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "AZURE_RESOURCE_GROUP": "rg-dev",
+           "WARDEN_STORAGE_ACCOUNT": "stwardenabc", "WARDEN_SIGNING_KEY": KEY_ID, **extra}
+    return subprocess.run(["sh", str(HOOK)], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _state(bin_dir: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((bin_dir / "az.state.json").read_text())
+
+
+def test_hook_locks_unlocked_policies_and_prints_the_fingerprint(fake_az) -> None:  # type: ignore[no-untyped-def]
+    bin_dir, key = fake_az
+    result = _run(bin_dir)
+    assert result.returncode == 0, result.stderr
+    state = _state(bin_dir)
+    assert state["policies"]["audit"]["state"] == "Locked"
+    locks = [c for c in state["calls"] if c[3:4] == ["lock"]]
+    assert len(locks) == 1 and "audit" in locks[0] and '"8d1"' in locks[0]  # the checkpoint one was locked already
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert f"fingerprint (pin it outside the audit storage): {fingerprint(der)}" in result.stdout
+
+
+def test_hook_can_leave_a_test_environment_unlocked(fake_az) -> None:  # type: ignore[no-untyped-def]
+    bin_dir, _ = fake_az
+    result = _run(bin_dir, WARDEN_AUDIT_LOCK="false")
+    assert result.returncode == 0, result.stderr
+    assert _state(bin_dir)["policies"]["audit"]["state"] == "Unlocked"
+    assert "UNLOCKED" in result.stdout
+
+
+def test_hook_refuses_a_key_that_is_not_p256(fake_az) -> None:  # type: ignore[no-untyped-def]
+    bin_dir, _ = fake_az
+    state = _state(bin_dir)
+    state["jwk"][0] = "P-384"
+    (bin_dir / "az.state.json").write_text(json.dumps(state))
+    result = _run(bin_dir)
+    assert result.returncode != 0
+    assert "not an EC P-256 key" in result.stderr

@@ -1,7 +1,7 @@
 """Never laxer than Azure Policy 09aa11bb (Azure Cache for Redis Enterprise should use customer-managed keys):
 whenever the built-in flags a cluster document, amr-cmk reports it non_compliant.
 
-The definition is read from the reference copy (WARDEN_REFERENCE_DIR, default /work/shared/reference) and
+The definition is read from the reference copy (WARDEN_REFERENCE_DIR, default the repository's reference/) and
 evaluated with the project's policy evaluator over hypothesis-generated cluster bodies: `encryption` and
 `customerManagedKeyEncryption` absent, null, empty or filled, types in any letter case.
 """

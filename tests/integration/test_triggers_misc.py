@@ -21,7 +21,7 @@ from remediators.resource_ids import CacheKind
 from .stack import REPO, SUB, Stack, running_stack
 
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
-EVENTS = Path("/work/shared/reference/events")
+EVENTS = REPO / "reference" / "events"
 OTHER_SUB = "11111111-2222-4333-8444-555555555555"
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 from pycep import BicepParser
 
+from emulator.spec import REFERENCE_ROOT
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
-BICEP_TYPES = ROOT.parent / "shared" / "reference" / "bicep-types" / "generated"
+BICEP_TYPES = REFERENCE_ROOT / "bicep-types" / "generated"
 
 # Keys in a resource body that are Bicep keywords, not ARM properties.
 BICEP_KEYWORDS = frozenset({"parent", "scope", "dependsOn"})

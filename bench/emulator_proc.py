@@ -7,12 +7,10 @@ measured process. Prints the server's ready line (JSON) on stdout, then serves u
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
+from emulator.foreground import serve_until_signalled
 from emulator.server import EmulatorServer
 
 
@@ -27,12 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     server = EmulatorServer(args.fleet, lro_shape=args.lro_shape, queue_connection_string=args.queue_connection_string,
                             request_log=args.request_log, ca_dir=args.ca_dir, latency=args.latency)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with server:
-        print(json.dumps(server.ready_line()), flush=True)
-        stop.wait()
+    serve_until_signalled(server)
     return 0
 
 

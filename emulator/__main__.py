@@ -8,14 +8,11 @@ the line and go on; errors in the fleet exit with status 2 and the reason on std
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from .fleet import FleetError
+from .foreground import serve_until_signalled
 from .server import EmulatorServer
 
 
@@ -56,16 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FleetError, OSError) as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    with server:
-        print(json.dumps(server.ready_line()), flush=True)
-        stop.wait()
+    serve_until_signalled(server)
     return 0
 
 

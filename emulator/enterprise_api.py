@@ -22,6 +22,7 @@ from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
 from .enterprise_state import ClusterState, DatabaseState, EnterpriseOperation, EnterpriseStore
 from .errors import ArmHttpError
+from .handling import bodies_in_scope, injected_error, name_connections, page, require_scope, retry_after
 from .routes import Route, _compile
 from .spec import REFERENCE, Spec, parse_json
 
@@ -48,21 +49,13 @@ class EnterpriseApi:
     # ------------------------------------------------------------------------------------------ lookups
 
     def cluster(self, sub: str, rg: str, name: str, *, method: str, resource: str) -> ClusterState:
-        sub = sub.lower()
-        base = self.store.base
-        if sub not in base.subscriptions:
-            raise errors.subscription_not_found(sub)
-        if (sub, rg.lower()) not in base.resource_groups:
-            raise errors.resource_group_not_found(rg)
+        sub = require_scope(self.store.base, sub, rg)
         state = self.store.find(sub, rg, name)
         if state is None:
             raise errors.not_found(f"{_CLUSTER_TYPE}/{name}", rg)
         fault = self.store.take_fault(state, method, resource)
         if fault is not None:
-            headers = {"Retry-After": str(fault["retryAfter"])} if "retryAfter" in fault else {}
-            raise ArmHttpError(fault["status"], fault.get("code", "InjectedFault"),
-                               fault.get("message", f"Fault injected by the emulator for {method} {resource}."),
-                               headers=headers)
+            raise injected_error(fault, method, resource)
         return state
 
     def database(self, state: ClusterState, db: str, rg: str) -> DatabaseState:
@@ -72,36 +65,21 @@ class EnterpriseApi:
         return found
 
     def _page(self, call: Call, items: list[dict[str, Any]]) -> Reply:
-        try:
-            start = int(call.query.get("$skiptoken", "0"))
-        except ValueError as exc:
-            raise errors.bad_request("The $skiptoken is invalid.", "$skiptoken") from exc
-        body: dict[str, Any] = {"value": items[start: start + self.page_size]}
-        if start + self.page_size < len(items):
-            query = urlencode({"api-version": call.query["api-version"], "$skiptoken": start + self.page_size})
-            body["nextLink"] = f"{call.base_url}{call.path}?{query}"
-        return Reply(200, body)
+        return page(call, items, self.page_size)
 
     # ------------------------------------------------------------------------------------------ clusters
 
     def list_by_subscription(self, call: Call, sub: str) -> Reply:
-        sub = sub.lower()
-        if sub not in self.store.base.subscriptions:
-            raise errors.subscription_not_found(sub)
+        sub = require_scope(self.store.base, sub)
         with self.store.lock:
-            items = [copy.deepcopy(c.body) for c in self.store.clusters.values() if c.subscription_id == sub]
-        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+            items = bodies_in_scope(self.store.clusters.values(), sub)
+        return self._page(call, items)
 
     def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
-        sub = sub.lower()
-        if sub not in self.store.base.subscriptions:
-            raise errors.subscription_not_found(sub)
-        if (sub, rg.lower()) not in self.store.base.resource_groups:
-            raise errors.resource_group_not_found(rg)
+        sub = require_scope(self.store.base, sub, rg)
         with self.store.lock:
-            items = [copy.deepcopy(c.body) for c in self.store.clusters.values()
-                     if c.subscription_id == sub and c.resource_group.lower() == rg.lower()]
-        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+            items = bodies_in_scope(self.store.clusters.values(), sub, rg)
+        return self._page(call, items)
 
     def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -147,7 +125,7 @@ class EnterpriseApi:
                   f"{state.location}/operationsStatus/{op.id}?"
                   f"{urlencode({'api-version': call.query['api-version']})}")
         headers = {"Azure-AsyncOperation": status, "Location": status,
-                   "Retry-After": str(max(self.retry_after, int(self.store.seconds_left(op) + 0.999)))}
+                   "Retry-After": str(retry_after(self.store.seconds_left(op), self.retry_after))}
         return Reply(202, None, headers=headers, event=event)
 
     def operation_status(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
@@ -213,12 +191,7 @@ class EnterpriseApi:
         with self.store.lock:
             state = self.cluster(sub, rg, name, method="GET", resource="privateEndpointConnections")
             inline = copy.deepcopy(state.body.get("properties", {}).get("privateEndpointConnections", []))
-        for conn in inline:
-            conn_name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
-            conn.setdefault("id", f"{state.id}/privateEndpointConnections/{conn_name}")
-            conn.setdefault("name", conn_name)
-            conn.setdefault("type", "Microsoft.Cache/redisEnterprise/privateEndpointConnections")
-        return Reply(200, {"value": inline})
+        return Reply(200, {"value": name_connections(state.id, inline, f"{_CLUSTER_TYPE}/privateEndpointConnections")})
 
     def list_access_policy_assignments(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
         with self.store.lock:

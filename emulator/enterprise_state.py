@@ -17,18 +17,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .enterprise_fleet import ClusterSeed
+from .provisioning import (
+    is_due,
+    observe,
+    offered_category,
+    provisioning_sequence,
+    seeded_faults,
+    take_fault,
+)
+from .provisioning import provisioning_state as _provisioning
+from .provisioning import set_provisioning_state as _set_provisioning
 from .store import Store, setting_resource
 
 DEFAULT_DATABASE_CATEGORIES: tuple[Mapping[str, Any], ...] = (
     {"name": "ConnectionEvents", "categoryType": "Logs", "categoryGroups": ["audit", "allLogs"]},
     {"name": "AllMetrics", "categoryType": "Metrics", "categoryGroups": []},
 )
-
-
-def _category(item: str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {"name": item, "categoryType": "Logs", "categoryGroups": ["allLogs"]}
-    return {"categoryType": "Logs", "categoryGroups": [], **item}
 
 
 @dataclass
@@ -41,14 +45,6 @@ class EnterpriseOperation:
     started: str
     done: bool = False
     ended: str | None = None
-
-
-def _provisioning(body: dict[str, Any]) -> str:
-    return str(body.get("properties", {}).get("provisioningState", "Succeeded"))
-
-
-def _set_provisioning(body: dict[str, Any], value: str) -> None:
-    body.setdefault("properties", {})["provisioningState"] = value
 
 
 @dataclass
@@ -113,7 +109,8 @@ class EnterpriseStore:
         _set_provisioning(body, body.get("properties", {}).get("provisioningState", "Succeeded"))
         knobs = seed.knobs
         cluster_id = body["id"]
-        categories = [_category(c) for c in knobs.get("offeredDiagnosticCategories", DEFAULT_DATABASE_CATEGORIES)]
+        offered = knobs.get("offeredDiagnosticCategories", DEFAULT_DATABASE_CATEGORIES)
+        categories = [offered_category(c) for c in offered]
         databases = {}
         for db in seed.databases:
             db_body = copy.deepcopy(dict(db.body))
@@ -128,11 +125,7 @@ class EnterpriseStore:
                 categories=copy.deepcopy(categories),
                 assignments=[_assignment(db_id, a) for a in db.access_policy_assignments],
             )
-        sequence: list[str] | None = None
-        if "busyForGets" in knobs:
-            sequence = ["Updating"] * int(knobs["busyForGets"]) + ["Succeeded"]
-        elif "provisioningSequence" in knobs:
-            sequence = list(knobs["provisioningSequence"])
+        sequence = provisioning_sequence(knobs)
         state = ClusterState(
             key=cluster_id.lower(),
             id=cluster_id,
@@ -141,7 +134,7 @@ class EnterpriseStore:
             name=seed.name,
             body=body,
             databases=databases,
-            faults=[{"method": "*", "resource": "*", "times": 1, **f} for f in knobs.get("faults", ())],
+            faults=seeded_faults(knobs),
             lro_polls=int(knobs.get("lroPolls", self.base.lro_polls)),
             lro_seconds=float(knobs.get("lroSeconds", self.base.lro_seconds)),
             sequence=sequence,
@@ -150,8 +143,7 @@ class EnterpriseStore:
             _set_provisioning(state.body, sequence[0])
         with self.lock:
             self.clusters[state.key] = state
-            self.base.resource_groups.add((seed.subscription_id, seed.resource_group.lower()))
-            self.base.subscriptions.add(seed.subscription_id)
+            self.base.register_scope(seed.subscription_id, seed.resource_group)
         return state
 
     def find(self, subscription_id: str, resource_group: str, name: str) -> ClusterState | None:
@@ -163,14 +155,7 @@ class EnterpriseStore:
 
     def observe_cluster(self, state: ClusterState) -> dict[str, Any]:
         """A GET of the cluster: what it shows now, then one step of its sequence or running operation."""
-        op = state.operation
-        if op is not None and not op.done:
-            self._poll(op)
-        body = copy.deepcopy(state.body)
-        if state.sequence and (op is None or op.done):
-            state.sequence_index = min(state.sequence_index + 1, len(state.sequence) - 1)
-            _set_provisioning(state.body, state.sequence[state.sequence_index])
-        return body
+        return observe(state, self._poll)
 
     def observe_database(self, db: DatabaseState) -> dict[str, Any]:
         if db.operation is not None and not db.operation.done:
@@ -196,7 +181,7 @@ class EnterpriseStore:
         else:
             state.operation = op
             state.sequence = None
-        if op.polls_remaining <= 0 and op.not_before <= clock():
+        if is_due(op, clock()):
             self._finish(op)
         else:
             _set_provisioning(target, "Updating")
@@ -213,7 +198,7 @@ class EnterpriseStore:
 
     def _poll(self, op: EnterpriseOperation) -> None:
         op.polls_remaining -= 1
-        if op.polls_remaining <= 0 and self.base.clock() >= op.not_before:
+        if is_due(op, self.base.clock()):
             self._finish(op)
 
     def _finish(self, op: EnterpriseOperation) -> None:
@@ -231,14 +216,8 @@ class EnterpriseStore:
 
     @staticmethod
     def take_fault(state: ClusterState, method: str, resource: str) -> dict[str, Any] | None:
-        for fault in state.faults:
-            if fault["times"] <= 0:
-                continue
-            if fault["method"] not in ("*", method) or fault["resource"] not in ("*", resource):
-                continue
-            fault["times"] -= 1
-            return fault
-        return None
+        """Every cluster fault is the handler's: emulator.faults applies presets to caches only."""
+        return take_fault(state.faults, method, resource, accept=lambda fault: True)
 
 
 def _assignment(database_id: str, item: Mapping[str, Any]) -> dict[str, Any]:

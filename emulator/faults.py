@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .provisioning import take_fault
 from .store import CacheState, Store
 
 PRESETS = (
@@ -267,12 +268,8 @@ class FaultInjector:
                 return None  # the handler now answers 404 like ARM does for a deleted cache
             if method == "PATCH" and resource == "cache" and state.lro_failures > 0:
                 state.body_before_patch = copy.deepcopy(state.body)
-            for fault in state.faults:
-                if "preset" not in fault or fault["times"] <= 0:
-                    continue
-                if fault["method"] not in ("*", method) or fault["resource"] not in ("*", resource):
-                    continue
-                fault["times"] -= 1
+            fault = take_fault(state.faults, method, resource, accept=lambda entry: "preset" in entry)
+            if fault is not None:
                 return preset(fault["preset"], resource_id=state.id, method=method,
                               subscription_id=state.subscription_id, retry_after=int(fault.get("retryAfter", 1)),
                               slow_seconds=float(fault.get("delaySeconds", 2.0)))

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from . import errors
 from .calls import Call, Reply, WriteEvent
 from .errors import ArmHttpError
+from .handling import bodies_in_scope, injected_error, name_connections, page, require_scope, retry_after
 from .spec import Spec, parse_json
 from .store import CacheState, Store, rule_item
 
@@ -49,60 +50,31 @@ class RedisApi:
 
     def cache(self, sub: str, rg: str, name: str, *, method: str, resource: str) -> CacheState:
         """The cache, or ARM's 404 for the first missing scope; injected faults fire here."""
-        sub = sub.lower()
-        if sub not in self.store.subscriptions:
-            raise errors.subscription_not_found(sub)
-        if (sub, rg.lower()) not in self.store.resource_groups:
-            raise errors.resource_group_not_found(rg)
+        sub = require_scope(self.store, sub, rg)
         state = self.store.find(sub, rg, name)
         if state is None:
             raise errors.not_found(f"Microsoft.Cache/Redis/{name}", rg)
         fault = self.store.take_fault(state, method, resource)
         if fault is not None:
-            headers = {"Retry-After": str(fault["retryAfter"])} if "retryAfter" in fault else {}
-            raise ArmHttpError(
-                fault["status"],
-                fault.get("code", "InjectedFault"),
-                fault.get("message", f"Fault injected by the emulator for {method} {resource}."),
-                headers=headers,
-            )
+            raise injected_error(fault, method, resource)
         return state
 
     def _page(self, call: Call, items: list[dict[str, Any]]) -> Reply:
-        try:
-            start = int(call.query.get("$skiptoken", "0"))
-        except ValueError as exc:
-            raise errors.bad_request("The $skiptoken is invalid.", "$skiptoken") from exc
-        page = items[start : start + self.page_size]
-        body: dict[str, Any] = {"value": page}
-        if start + self.page_size < len(items):
-            query = urlencode({"api-version": call.query["api-version"], "$skiptoken": start + self.page_size})
-            body["nextLink"] = f"{call.base_url}{call.path}?{query}"
-        return Reply(200, body)
+        return page(call, items, self.page_size)
 
     # ------------------------------------------------------------------------------------------ caches
 
     def list_by_subscription(self, call: Call, sub: str) -> Reply:
-        sub = sub.lower()
-        if sub not in self.store.subscriptions:
-            raise errors.subscription_not_found(sub)
+        sub = require_scope(self.store, sub)
         with self.store.lock:
-            items = [copy.deepcopy(c.body) for c in self.store.caches.values() if c.subscription_id == sub]
-        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+            items = bodies_in_scope(self.store.caches.values(), sub)
+        return self._page(call, items)
 
     def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
-        sub = sub.lower()
-        if sub not in self.store.subscriptions:
-            raise errors.subscription_not_found(sub)
-        if (sub, rg.lower()) not in self.store.resource_groups:
-            raise errors.resource_group_not_found(rg)
+        sub = require_scope(self.store, sub, rg)
         with self.store.lock:
-            items = [
-                copy.deepcopy(c.body)
-                for c in self.store.caches.values()
-                if c.subscription_id == sub and c.resource_group.lower() == rg.lower()
-            ]
-        return self._page(call, sorted(items, key=lambda b: b["id"].lower()))
+            items = bodies_in_scope(self.store.caches.values(), sub, rg)
+        return self._page(call, items)
 
     def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -167,8 +139,7 @@ class RedisApi:
             return Reply(200, copy.deepcopy(state.body) if state is not None else None)
 
     def _retry_after(self, op: Any) -> int:
-        left = self.store.seconds_left(op)
-        return max(self.retry_after, int(left + 0.999))
+        return retry_after(self.store.seconds_left(op), self.retry_after)
 
     def list_keys(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -238,13 +209,7 @@ class RedisApi:
         with self.store.lock:
             state = self.cache(sub, rg, name, method="GET", resource="privateEndpointConnections")
             inline = copy.deepcopy(state.body.get("properties", {}).get("privateEndpointConnections", []))
-        items = []
-        for conn in inline:
-            conn_name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
-            conn.setdefault("id", f"{state.id}/privateEndpointConnections/{conn_name}")
-            conn.setdefault("name", conn_name)
-            conn.setdefault("type", "Microsoft.Cache/Redis/privateEndpointConnections")
-            items.append(conn)
+        items = name_connections(state.id, inline, "Microsoft.Cache/Redis/privateEndpointConnections")
         return Reply(200, {"value": items})
 
 

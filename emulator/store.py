@@ -16,18 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .fleet import CacheSeed
+from .provisioning import (
+    is_due,
+    observe,
+    offered_category,
+    provisioning_sequence,
+    seeded_faults,
+    set_provisioning_state,
+    take_fault,
+)
+from .provisioning import provisioning_state as _provisioning_state
 
 DEFAULT_CATEGORIES: tuple[Mapping[str, Any], ...] = (
     {"name": "ConnectedClientList", "categoryType": "Logs", "categoryGroups": ["allLogs"]},
     {"name": "MSEntraAuthenticationAuditLog", "categoryType": "Logs", "categoryGroups": ["audit", "allLogs"]},
     {"name": "AllMetrics", "categoryType": "Metrics", "categoryGroups": []},
 )
-
-
-def _category(item: str | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(item, str):
-        return {"name": item, "categoryType": "Logs", "categoryGroups": ["allLogs"]}
-    return {"categoryType": "Logs", "categoryGroups": [], **item}
 
 
 @dataclass
@@ -69,10 +73,10 @@ class CacheState:
 
     @property
     def provisioning_state(self) -> str:
-        return str(self.body.get("properties", {}).get("provisioningState", "Succeeded"))
+        return _provisioning_state(self.body)
 
     def set_provisioning_state(self, value: str) -> None:
-        self.body.setdefault("properties", {})["provisioningState"] = value
+        set_provisioning_state(self.body, value)
 
     @property
     def location(self) -> str:
@@ -113,11 +117,7 @@ class Store:
         settings = {}
         for ds in seed.diagnostic_settings:
             settings[ds["name"].lower()] = setting_resource(cache_id, ds["name"], ds["properties"])
-        sequence: list[str] | None = None
-        if "busyForGets" in knobs:
-            sequence = ["Updating"] * int(knobs["busyForGets"]) + ["Succeeded"]
-        elif "provisioningSequence" in knobs:
-            sequence = list(knobs["provisioningSequence"])
+        sequence = provisioning_sequence(knobs)
         state = CacheState(
             key=cache_id.lower(),
             id=cache_id,
@@ -127,8 +127,8 @@ class Store:
             body=body,
             rules=rules,
             settings=settings,
-            categories=[_category(c) for c in knobs.get("offeredDiagnosticCategories", DEFAULT_CATEGORIES)],
-            faults=[{"method": "*", "resource": "*", "times": 1, **f} for f in knobs.get("faults", ())],
+            categories=[offered_category(c) for c in knobs.get("offeredDiagnosticCategories", DEFAULT_CATEGORIES)],
+            faults=seeded_faults(knobs),
             lro_polls=int(knobs.get("lroPolls", self.lro_polls)),
             lro_seconds=float(knobs.get("lroSeconds", self.lro_seconds)),
             sequence=sequence,
@@ -141,8 +141,7 @@ class Store:
         self._add_related(state, seed, props)
         with self.lock:
             self.caches[state.key] = state
-            self.resource_groups.add((seed.subscription_id, seed.resource_group.lower()))
-            self.subscriptions.add(seed.subscription_id)
+            self.register_scope(seed.subscription_id, seed.resource_group)
         return state
 
     def _add_related(self, state: CacheState, seed: CacheSeed, props: dict[str, Any]) -> None:
@@ -180,18 +179,11 @@ class Store:
 
     def observe(self, state: CacheState) -> dict[str, Any]:
         """A GET of the cache: what it shows now, then one step of its provisioning sequence or operation."""
-        op = state.operation
-        if op is not None and not op.done:
-            self._poll(op)
-        body = copy.deepcopy(state.body)
-        if state.sequence and (op is None or op.done):
-            state.sequence_index = min(state.sequence_index + 1, len(state.sequence) - 1)
-            state.set_provisioning_state(state.sequence[state.sequence_index])
-        return body
+        return observe(state, self._poll)
 
     def _poll(self, op: Operation) -> None:
         op.polls_remaining -= 1
-        if op.polls_remaining <= 0 and self.clock() >= op.not_before:
+        if is_due(op, self.clock()):
             op.done = True
             cache = self.caches.get(op.cache_key)
             if cache is not None and op.fail and op.previous_body is not None:
@@ -221,7 +213,7 @@ class Store:
             op.fail, state.failing_operation = True, op.id
             op.previous_body = state.body_before_patch or copy.deepcopy(state.body)
             op.polls_remaining = max(1, op.polls_remaining)  # a failure is only seen by polling
-        if op.polls_remaining <= 0 and op.not_before <= self.clock():
+        if is_due(op, self.clock()):
             op.done = True
             self._settle(state)
         else:
@@ -253,14 +245,14 @@ class Store:
     # ------------------------------------------------------------------------------------------ faults
 
     def take_fault(self, state: CacheState, method: str, resource: str) -> dict[str, Any] | None:
-        for fault in state.faults:
-            if fault["times"] <= 0 or "preset" in fault:  # presets: emulator.faults, before dispatch
-                continue
-            if fault["method"] not in ("*", method) or fault["resource"] not in ("*", resource):
-                continue
-            fault["times"] -= 1
-            return fault
-        return None
+        """A status fault for the handler; presets are emulator.faults' own, taken before dispatch."""
+        return take_fault(state.faults, method, resource, accept=lambda fault: "preset" not in fault)
+
+    def register_scope(self, subscription_id: str, resource_group: str) -> None:
+        """Make a seeded resource's subscription and resource group known to every API (they share them)."""
+        with self.lock:
+            self.resource_groups.add((subscription_id, resource_group.lower()))
+            self.subscriptions.add(subscription_id)
 
 
 def rule_item(cache_id: str, name: str, props: Mapping[str, Any]) -> dict[str, Any]:

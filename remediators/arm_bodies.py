@@ -72,21 +72,23 @@ def diagnostic_categories(body: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def private_endpoint_connection(item: Mapping[str, Any]) -> PrivateEndpointConnection:
+    """One connection as ARM lists it; the name is the connection's own (last id segment)."""
+    props = item.get("properties") or {}
+    state = props.get("privateLinkServiceConnectionState") or {}
+    return PrivateEndpointConnection(
+        name=str(item.get("name") or item.get("id", "")).rsplit("/", 1)[-1],
+        status=state.get("status"),
+        private_endpoint_id=(props.get("privateEndpoint") or {}).get("id"),
+        provisioning_state=props.get("provisioningState"),
+    )
+
+
 def private_endpoint_connections(resource: Mapping[str, Any]) -> tuple[PrivateEndpointConnection, ...]:
-    """Connections inline in the cache GET body (`properties.privateEndpointConnections`)."""
-    out = []
-    for item in (resource.get("properties") or {}).get("privateEndpointConnections") or []:
-        props = item.get("properties") or {}
-        state = props.get("privateLinkServiceConnectionState") or {}
-        out.append(
-            PrivateEndpointConnection(
-                name=str(item.get("name") or item.get("id", "")).rsplit("/", 1)[-1],
-                status=state.get("status"),
-                private_endpoint_id=(props.get("privateEndpoint") or {}).get("id"),
-                provisioning_state=props.get("provisioningState"),
-            )
-        )
-    return tuple(out)
+    """Connections inline in a cache or cluster GET body (`properties.privateEndpointConnections`); the live
+    gateway reads them through here too. A non-object entry is skipped, as it carries no connection."""
+    items = (resource.get("properties") or {}).get("privateEndpointConnections") or []
+    return tuple(private_endpoint_connection(item) for item in items if isinstance(item, Mapping))
 
 
 def snapshot(

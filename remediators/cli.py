@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import arm_bodies
 from .baseline import BaselineError, load_baseline, settings_defaults
@@ -23,6 +23,9 @@ from .events import parse_message
 from .gateway import ArmError
 from .resource_ids import InvalidResourceId, Scope, parse_scope
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .storage import StorageClients
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
 
@@ -77,6 +80,21 @@ def _settings() -> Settings:
         return Settings.from_env(os.environ)
     except SettingsError as exc:
         raise CliError(str(exc)) from None
+
+
+def _storage_clients(settings: Settings, missing: str) -> StorageClients:
+    """The app's storage account, with its managed identity when the connection is identity-based; the
+    import is lazy so commands that never touch storage do not load the Azure Storage SDK."""
+    from .storage import StorageClients
+
+    if settings.storage is None:
+        raise CliError(missing)
+    credential = None
+    if settings.storage.identity_based:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    return StorageClients(settings.storage, credential)
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -187,17 +205,9 @@ def cmd_breaker(args: argparse.Namespace, out: TextIO) -> int:
     from .breaker import SafetyLimits
     from .safety_limits import SafetyGuard, breaker_status, plain_counter
     from .state import StateStore
-    from .storage import StorageClients
 
     settings = _settings()
-    if settings.storage is None:
-        raise CliError("AzureWebJobsStorage: required (the breaker lives in the state table)")
-    credential = None
-    if settings.storage.identity_based:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
-    storage = StorageClients(settings.storage, credential)
+    storage = _storage_clients(settings, "AzureWebJobsStorage: required (the breaker lives in the state table)")
     state = StateStore(storage)
     state.ensure()
     limits = SafetyLimits.from_settings(settings)
@@ -241,18 +251,10 @@ def _trail_location(args: argparse.Namespace) -> dict[str, Any]:
     file = args.file or os.environ.get("WARDEN_AUDIT_FILE") or None
     if file:
         return {"file": file}
-    from .storage import StorageClients
-
     settings = _settings()
-    if settings.storage is None:
-        raise CliError("AzureWebJobsStorage: required to read the audit blobs (or pass --file)")
-    credential = None
-    if settings.storage.identity_based:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    storage = _storage_clients(settings, "AzureWebJobsStorage: required to read the audit blobs (or pass --file)")
     return {
-        "blob_service": StorageClients(settings.storage, credential).blob_service,
+        "blob_service": storage.blob_service,
         "container": settings.audit_container,
         "checkpoint_container": settings.checkpoint_container,
     }

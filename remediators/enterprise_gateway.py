@@ -61,7 +61,8 @@ class EnterpriseGateway:
     # ------------------------------------------------------------------------------------------ reads
 
     def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
-        from .gateway import _private_endpoint, _raw_json
+        from .arm_bodies import private_endpoint_connections
+        from .gateway import _raw_json
 
         gw, client = self.gw, self._client(cache.subscription_id)
         rg, name = cache.resource_group, cache.name
@@ -70,9 +71,7 @@ class EnterpriseGateway:
             raise ArmError("transient", "ARM returned an empty body for the cluster", code="EmptyBody")
         dbs = self._databases(cache)
         props = resource.get("properties") or {}
-        connections = tuple(
-            _private_endpoint(c) for c in props.get("privateEndpointConnections") or () if isinstance(c, Mapping)
-        )
+        connections = private_endpoint_connections(resource)
         with_dns = getattr(gw, "_with_dns_zone_groups", None)
         if "private_dns_zone_groups" in needs and with_dns is not None \
                 and str(props.get("publicNetworkAccess")).lower() != "disabled":
@@ -103,19 +102,7 @@ class EnterpriseGateway:
         return tuple(_with_name(i.serialize(keep_readonly=True)) for i in items)
 
     def _diagnostics(self, cache: ResourceId, needs: frozenset[str]) -> tuple[Any, Any]:
-        from .gateway import _diagnostic_setting
-
-        gw = self.gw
-        monitor = gw._monitor(cache.subscription_id)
-        target = database_id(cache, DIAGNOSTICS_DATABASE)
-        settings = categories = None
-        if "diagnostic_settings" in needs:
-            items = gw._call(lambda: list(monitor.diagnostic_settings.list(target, **gw._timeouts)))
-            settings = tuple(_diagnostic_setting(i) for i in items)
-        if "diagnostic_categories" in needs:
-            found = gw._call(lambda: list(monitor.diagnostic_settings_category.list(target, **gw._timeouts)))
-            categories = tuple(str(c.name) for c in found if c.name)
-        return settings, categories
+        return self.gw.read_diagnostics(database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs)
 
     def _assignments(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
         gw, client = self.gw, self._client(cache.subscription_id)
@@ -190,7 +177,7 @@ class EnterpriseGateway:
                        code="UnsupportedStep")
 
     def _patch(self, cache: ResourceId, step: PatchCache, database: str | None) -> ApplyResult:
-        from .gateway import ApplyResult, _BoundedArmPolling, _raw_json, _ResponseInfo, _StillRunning
+        from .gateway import _BoundedArmPolling, _raw_json, _ResponseInfo
 
         gw, client = self.gw, self._client(cache.subscription_id)
         body = json.dumps(dict(step.body)).encode("utf-8")
@@ -203,35 +190,12 @@ class EnterpriseGateway:
             poller = gw._call(lambda: client.redis_enterprise.begin_update(rg, name, body, **common))
         else:
             poller = gw._call(lambda: client.databases.begin_update(rg, name, database, body, **common))
-        request_id = info.request_id
-        try:
-            resource = gw._call(poller.result)
-        except ArmError as exc:
-            exc.request_id = exc.request_id or request_id
-            raise
-        except _StillRunning:
-            return ApplyResult(False, request_id, detail=f"still running after {gw.lro_wait_seconds:g}s")
-        state = ((resource or {}).get("properties") or {}).get("provisioningState") if resource else None
-        return ApplyResult(True, request_id, detail=f"provisioningState {state or 'unknown'}", resource=resource)
+        return gw.finish_lro(poller, info)
 
 
     def _put_setting(self, target: str, step: PutDiagnosticSetting) -> ApplyResult:
         """The same body as the gateway's setting on a cache, on the database's id."""
-        from .gateway import ApplyResult, _raw_json, _ResponseInfo
-
-        gw = self.gw
-        monitor = gw._monitor(target.split("/")[2])
-        logs = [{"category": c, "enabled": True} for c in step.categories]
-        logs += [{"categoryGroup": g, "enabled": True} for g in step.category_groups]
-        body = json.dumps({"properties": {"workspaceId": step.workspace_id, "logs": logs}}).encode("utf-8")
-        info = _ResponseInfo()
-        resource = gw._call(
-            lambda: monitor.diagnostic_settings.create_or_update(
-                target, step.name, body, content_type="application/json", cls=_raw_json,
-                raw_response_hook=info, **gw._timeouts,
-            )
-        )
-        return ApplyResult(True, info.request_id, detail=f"HTTP {info.status}", resource=resource)
+        return self.gw.put_diagnostic_setting(target, target.split("/")[2], step)
 
 
 def database_id(cache: ResourceId, database: str) -> str:

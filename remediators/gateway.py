@@ -39,6 +39,7 @@ from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.redis import RedisManagementClient
 
 from . import __version__
+from .arm_bodies import private_endpoint_connections
 from .arm_errors import ArmError, from_azure_error, parse_retry_after
 from .models import (
     Actor,
@@ -349,22 +350,11 @@ class Gateway:
         rules = None
         if "firewall_rules" in needs:
             rules = self._list_rules(cache)
-        settings = None
-        categories = None
+        settings = categories = None
         if "diagnostic_settings" in needs or "diagnostic_categories" in needs:
-            monitor = self._monitor(cache.subscription_id)
-            if "diagnostic_settings" in needs:
-                items = self._call(lambda: list(monitor.diagnostic_settings.list(cache.arm_id, **self._timeouts)))
-                settings = tuple(_diagnostic_setting(i) for i in items)
-            if "diagnostic_categories" in needs:
-                found = self._call(
-                    lambda: list(monitor.diagnostic_settings_category.list(cache.arm_id, **self._timeouts))
-                )
-                categories = tuple(str(c.name) for c in found if c.name)
+            settings, categories = self.read_diagnostics(cache.arm_id, cache.subscription_id, needs)
         linked = self._linked_servers(cache, props) if "linked_servers" in needs else None
-        connections = tuple(
-            _private_endpoint(c) for c in props.get("privateEndpointConnections") or () if isinstance(c, Mapping)
-        )
+        connections = private_endpoint_connections(resource)
         if "private_dns_zone_groups" in needs and str(props.get("publicNetworkAccess")).lower() != "disabled":
             connections = self._with_dns_zone_groups(connections)
         alerts = self._metric_alerts(cache) if "metric_alerts" in needs else None
@@ -379,6 +369,21 @@ class Gateway:
             linked_servers=linked,
             read_at=datetime.now(UTC),
         )
+
+    def read_diagnostics(
+        self, target: str, subscription_id: str, needs: frozenset[str]
+    ) -> tuple[tuple[DiagnosticSetting, ...] | None, tuple[str, ...] | None]:
+        """Diagnostic settings and offered log categories of `target` (a cache, or an Azure Managed Redis
+        database), each only when `needs` asks for it; what is not read stays None."""
+        monitor = self._monitor(subscription_id)
+        settings = categories = None
+        if "diagnostic_settings" in needs:
+            items = self._call(lambda: list(monitor.diagnostic_settings.list(target, **self._timeouts)))
+            settings = tuple(_diagnostic_setting(i) for i in items)
+        if "diagnostic_categories" in needs:
+            found = self._call(lambda: list(monitor.diagnostic_settings_category.list(target, **self._timeouts)))
+            categories = tuple(str(c.name) for c in found if c.name)
+        return settings, categories
 
     def _linked_servers(self, cache: ResourceId, props: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
         """Geo-replication partners with their locations (LinkedServer_List). The GET body lists linked
@@ -513,6 +518,11 @@ class Gateway:
                 **self._timeouts,
             )
         )
+        return self.finish_lro(poller, info)
+
+    def finish_lro(self, poller: Any, info: _ResponseInfo) -> ApplyResult:
+        """Wait (bounded) for a PATCH's long-running operation: not finished in time is a deferral, not a
+        failure, and an error keeps the request id of the PATCH that started it so the audit can cite it."""
         request_id = info.request_id
         try:
             resource = self._call(poller.result)
@@ -521,7 +531,7 @@ class Gateway:
             raise
         except _StillRunning:
             return ApplyResult(False, request_id, detail=f"still running after {self.lro_wait_seconds:g}s")
-        state = (resource or {}).get("properties", {}).get("provisioningState") if resource else None
+        state = ((resource or {}).get("properties") or {}).get("provisioningState") if resource else None
         return ApplyResult(True, request_id, detail=f"provisioningState {state or 'unknown'}", resource=resource)
 
     def _put_rule(self, cache: ResourceId, step: PutFirewallRule) -> ApplyResult:
@@ -566,14 +576,18 @@ class Gateway:
         return ApplyResult(True, info.request_id, detail=detail)
 
     def _put_setting(self, cache: ResourceId, step: PutDiagnosticSetting) -> ApplyResult:
-        monitor = self._monitor(cache.subscription_id)
+        return self.put_diagnostic_setting(cache.arm_id, cache.subscription_id, step)
+
+    def put_diagnostic_setting(self, target: str, subscription_id: str, step: PutDiagnosticSetting) -> ApplyResult:
+        """The same setting body on a cache or on an Azure Managed Redis database (`target` is its id)."""
+        monitor = self._monitor(subscription_id)
         logs = [{"category": c, "enabled": True} for c in step.categories]
         logs += [{"categoryGroup": g, "enabled": True} for g in step.category_groups]
         body = json.dumps({"properties": {"workspaceId": step.workspace_id, "logs": logs}}).encode("utf-8")
         info = _ResponseInfo()
         resource = self._call(
             lambda: monitor.diagnostic_settings.create_or_update(
-                cache.arm_id, step.name, body, content_type="application/json", cls=_raw_json,
+                target, step.name, body, content_type="application/json", cls=_raw_json,
                 raw_response_hook=info, **self._timeouts,
             )
         )
@@ -649,19 +663,6 @@ def _cache_ids(ids: Iterable[str]) -> list[ResourceId]:
         except InvalidResourceId as exc:
             log.warning("skipping a listed resource with an unexpected id %r: %s", raw, exc)
     return out
-
-
-def _private_endpoint(conn: Mapping[str, Any]) -> PrivateEndpointConnection:
-    props = conn.get("properties") or {}
-    state = props.get("privateLinkServiceConnectionState") or {}
-    endpoint = props.get("privateEndpoint") or {}
-    name = conn.get("name") or str(conn.get("id", "")).rsplit("/", 1)[-1]
-    return PrivateEndpointConnection(
-        name=str(name),
-        status=state.get("status"),
-        private_endpoint_id=endpoint.get("id"),
-        provisioning_state=props.get("provisioningState"),
-    )
 
 
 def _diagnostic_setting(item: Any) -> DiagnosticSetting:

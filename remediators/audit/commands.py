@@ -31,6 +31,17 @@ def _filter(since: str | None, until: str | None, cache: str | None, rule: str |
                   cache=cache, rule=rule)
 
 
+def _check_format(format: str) -> None:
+    if format not in ("csv", "json"):
+        raise ValueError(f"--format must be csv or json, not {format!r}")
+
+
+def _usage_error(exc: ValueError, err: TextIO | None) -> int:
+    """Bad arguments (dates, format, where the trail is) exit 2 before anything is read."""
+    print(f"error: {exc}", file=err or sys.stderr)
+    return EXIT_USAGE
+
+
 def audit_verify(
     *, file: str | None = None, blob_service: Any = None, container: str = "audit",
     checkpoint_container: str = "audit-checkpoints", key_fingerprint: str | Sequence[str] | None = None,
@@ -41,8 +52,7 @@ def audit_verify(
     try:
         source = _source(file, blob_service, container, checkpoint_container)
     except ValueError as exc:
-        print(f"error: {exc}", file=err or sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc, err)
     return run_verify(source, fps, out or sys.stdout)
 
 
@@ -54,12 +64,10 @@ def audit_export(
     """`audit export --format csv|json [--since DD/MM/YYYY] [--until DD/MM/YYYY] [--cache ID] [--rule R]`."""
     try:
         flt = _filter(since, until, cache, rule)
-        if format not in ("csv", "json"):
-            raise ValueError(f"--format must be csv or json, not {format!r}")
+        _check_format(format)
         source = _source(file, blob_service, container, checkpoint_container)
     except ValueError as exc:
-        print(f"error: {exc}", file=err or sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc, err)
     return run_export(source, format, flt, out or sys.stdout)
 
 
@@ -73,8 +81,7 @@ def audit_show(
         flt = _filter(since, until, cache, rule)
         source = _source(file, blob_service, container, checkpoint_container)
     except ValueError as exc:
-        print(f"error: {exc}", file=err or sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc, err)
     return run_show(source, flt, out or sys.stdout)
 
 
@@ -85,10 +92,8 @@ def posture_report(
 ) -> int:
     """`report --format csv|json`: open findings by severity, exemptions and expiry, last remediation."""
     try:
-        if format not in ("csv", "json"):
-            raise ValueError(f"--format must be csv or json, not {format!r}")
+        _check_format(format)
         source = _source(file, blob_service, container, checkpoint_container)
     except ValueError as exc:
-        print(f"error: {exc}", file=err or sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc, err)
     return run_report(source, format, out or sys.stdout, now)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import CacheSnapshot, Effect, ManualFix, PropertyFix, Severity, Status
+from ..models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import consent_blockers, gated_fix
 from .data_residency import has_geo_replication
 from .entra_auth import entra_enabled
 
@@ -76,24 +77,14 @@ class AccessKeysRule:
             missing.append("geo-replication links were not read")
         elif geo:
             missing.append("the cache is geo-replicated: unlink, change, then relink")
-        if not ctx.opted_in:
-            missing.append(f"the scope has not opted in ('{RULE_ID}' is not in optIn)")
-        if not ctx.in_maintenance_window:
-            missing.append("not inside a maintenance window of the scope (every connection drops)")
-        if missing:
-            return Verdict(
-                Status.NON_COMPLIANT,
-                reason,
-                before=value,
-                after=True,
-                remediation=ManualFix("Not disabling access keys automatically: " + "; ".join(missing)),
-            )
-        return Verdict(
-            Status.NON_COMPLIANT,
+        missing += consent_blockers(RULE_ID, ctx, " (every connection drops)")
+        return gated_fix(
             reason,
             before=value,
             after=True,
-            remediation=PropertyFix({"disableAccessKeyAuthentication": True}),
+            blockers=missing,
+            refusal="Not disabling access keys automatically: ",
+            fix=PropertyFix({"disableAccessKeyAuthentication": True}),
         )
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..models import CacheSnapshot, DatabaseFix, Effect, ManualFix, Severity, Status
+from ..models import CacheSnapshot, DatabaseFix, Effect, Severity, Status
 from ..resource_ids import CacheKind
 from .amr_common import databases, same_enum
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import consent_blockers, gated_fix
 
 RULE_ID = "amr-access-keys"
 
@@ -79,15 +80,10 @@ class AmrAccessKeysRule:
             return Verdict(Status.COMPLIANT, "access keys are disabled on every database", before=before)
         reason = "access-key authentication is on (or not reported) for database(s) " + ", ".join(enabled)
         after = dict.fromkeys(enabled, "Disabled")
-        missing = self._blockers(snapshot, ctx, enabled)
-        if missing:
-            return Verdict(
-                Status.NON_COMPLIANT, reason, before=before, after=after,
-                remediation=ManualFix("Not disabling access keys automatically: " + "; ".join(missing)),
-            )
-        return Verdict(
-            Status.NON_COMPLIANT, reason, before=before, after=after,
-            remediation=DatabaseFix({name: {"accessKeysAuthentication": "Disabled"} for name in enabled}),
+        return gated_fix(
+            reason, before=before, after=after, blockers=self._blockers(snapshot, ctx, enabled),
+            refusal="Not disabling access keys automatically: ",
+            fix=DatabaseFix({name: {"accessKeysAuthentication": "Disabled"} for name in enabled}),
         )
 
     @staticmethod
@@ -104,11 +100,7 @@ class AmrAccessKeysRule:
                     "no Entra access policy assignment on database(s) " + ", ".join(without)
                     + ": give the applications' identities access first"
                 )
-        if not ctx.opted_in:
-            missing.append(f"the scope has not opted in ('{RULE_ID}' is not in optIn)")
-        if not ctx.in_maintenance_window:
-            missing.append("not inside a maintenance window of the scope (every connection drops)")
-        return missing
+        return missing + consent_blockers(RULE_ID, ctx, " (every connection drops)")
 
 
 RULE = AmrAccessKeysRule()

@@ -15,11 +15,12 @@ were not read / do not include it. The workspace comes from this rule's `workspa
 
 from __future__ import annotations
 
-from ..models import CacheSnapshot, CreateDiagnosticSetting, DiagnosticSetting, Effect, ManualFix, Severity, Status
+from ..models import CacheSnapshot, CreateDiagnosticSetting, DiagnosticSetting, Effect, Severity, Status
 from ..resource_ids import CacheKind
 from .amr_common import DEFAULT_DATABASE, databases
 from .base import RuleContext, RuleMetadata, Verdict
-from .diagnostic_logs import MAX_SETTINGS, SETTING_NAME, same_id
+from .common import manual
+from .diagnostic_logs import SETTING_NAME, not_created, same_id, sink_blocker
 
 RULE_ID = "amr-diagnostic-logs"
 REQUIRED = "ConnectionEvents"
@@ -76,27 +77,18 @@ class AmrDiagnosticLogsRule:
             return Verdict(Status.UNKNOWN, "the default database's diagnostic settings were not read")
         workspace = ctx.params.get("workspaceId")
         if not isinstance(workspace, str) or not workspace:
-            return Verdict(
-                Status.NON_COMPLIANT,
+            return manual(
                 "no Log Analytics workspace is configured, so log delivery cannot be checked",
-                remediation=ManualFix(f"Configure the workspace: the {RULE_ID} parameter workspaceId."),
+                f"Configure the workspace: the {RULE_ID} parameter workspaceId.",
             )
         to_workspace = [s for s in settings if same_id(s.workspace_id, workspace)]
         if any(covers(s) for s in to_workspace):
             return Verdict(Status.COMPLIANT, "connection events are sent to the workspace")
         reason = f"{REQUIRED} of the default database is not sent to the workspace"
         before = {s.name: s.workspace_id for s in settings}
-        ours = next((s for s in settings if s.name.lower() == SETTING_NAME), None)
-        if ours is not None and not same_id(ours.workspace_id, workspace):
-            return self._manual(reason, before, f"a setting named '{SETTING_NAME}' exists with another "
-                                                "destination; replacing it would drop that destination.")
-        if ours is None and len(settings) >= MAX_SETTINGS:
-            return self._manual(reason, before, f"the database already has {len(settings)} settings (ARM max 5).")
-        offered = snapshot.diagnostic_categories
-        if offered is None:
-            return self._manual(reason, before, "the log categories the database offers were not read.")
-        if REQUIRED.lower() not in {c.lower() for c in offered}:
-            return self._manual(reason, before, f"the database does not offer {REQUIRED}.")
+        blocker = sink_blocker(settings, snapshot.diagnostic_categories, workspace, (REQUIRED,), "database")
+        if blocker is not None:
+            return not_created(reason, before, blocker)
         return Verdict(
             Status.NON_COMPLIANT,
             reason,
@@ -104,11 +96,6 @@ class AmrDiagnosticLogsRule:
             after={SETTING_NAME: workspace},
             remediation=CreateDiagnosticSetting(name=SETTING_NAME, workspace_id=workspace, categories=(REQUIRED,)),
         )
-
-    @staticmethod
-    def _manual(reason: str, before: object, why: str) -> Verdict:
-        return Verdict(Status.NON_COMPLIANT, reason, before=before,
-                       remediation=ManualFix("Not creating a diagnostic setting: " + why))
 
 
 RULE = AmrDiagnosticLogsRule()

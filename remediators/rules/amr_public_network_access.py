@@ -12,10 +12,11 @@ endpoint connection is `Approved` with a private DNS zone group on its endpoint 
 
 from __future__ import annotations
 
-from ..models import CacheSnapshot, Effect, ManualFix, PropertyFix, Severity, Status
+from ..models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
-from .public_network_access import connections, is_disabled
+from .common import consent_blockers, gated_fix
+from .public_network_access import approved, connections, dns_evidence, is_disabled
 
 RULE_ID = "amr-public-network-access"
 
@@ -62,29 +63,24 @@ class AmrPublicNetworkAccessRule:
             return Verdict(Status.COMPLIANT, "public network access is disabled", before=value)
         shown = "null (cluster created before api 2025-07-01)" if value is None else repr(value)
         reason = f"publicNetworkAccess is {shown}: the cluster is reachable from public networks"
-        blockers = self._blockers(snapshot, ctx)
-        remediation = (
-            ManualFix("Not disabling public access automatically: " + "; ".join(blockers))
-            if blockers
-            else PropertyFix({"publicNetworkAccess": "Disabled"})
+        return gated_fix(
+            reason,
+            before=value,
+            after="Disabled",
+            blockers=self._blockers(snapshot, ctx),
+            refusal="Not disabling public access automatically: ",
+            fix=PropertyFix({"publicNetworkAccess": "Disabled"}),
         )
-        return Verdict(Status.NON_COMPLIANT, reason, before=value, after="Disabled", remediation=remediation)
 
     @staticmethod
     def _blockers(snapshot: CacheSnapshot, ctx: RuleContext) -> list[str]:
-        missing = []
-        if not ctx.opted_in:
-            missing.append(f"the scope has not opted in ('{RULE_ID}' is not in optIn)")
-        if not ctx.in_maintenance_window:
-            missing.append("not inside a maintenance window of the scope")
-        approved = [
-            c for c in connections(snapshot)
-            if isinstance(c.status, str) and c.status.lower() == "approved" and c.private_endpoint_id
-        ]
-        if not approved:
+        missing = consent_blockers(RULE_ID, ctx)
+        usable = approved(connections(snapshot))
+        evidence = dns_evidence(usable)
+        if not usable:
             missing.append("no private endpoint connection is Approved: create and approve one first")
-        elif not any(c.private_dns_zone_groups for c in approved):
-            if all(c.private_dns_zone_groups is None for c in approved):
+        elif evidence != "present":
+            if evidence == "unread":
                 missing.append("the private DNS zone groups of the approved private endpoints were not read")
             else:
                 missing.append("no approved private endpoint has a private DNS zone group for "

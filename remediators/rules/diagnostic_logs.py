@@ -17,19 +17,19 @@ replaces every destination on it); ARM allows at most five settings per resource
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..models import (
     CacheSnapshot,
     CreateDiagnosticSetting,
     DiagnosticSetting,
     Effect,
-    ManualFix,
     Severity,
     Status,
 )
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import manual
 
 RULE_ID = "diagnostic-logs"
 SETTING_NAME = "warden-logs"
@@ -93,6 +93,37 @@ def _names(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
 
 
+def sink_blocker(
+    settings: Sequence[DiagnosticSetting],
+    offered: Sequence[str] | None,
+    workspace: str,
+    required: Sequence[str],
+    holder: str,
+) -> str | None:
+    """Why our setting cannot be created safely on `holder` ("cache", "database"), or None when it can: a
+    same-named setting elsewhere would be overwritten, ARM allows five settings, and a category the resource
+    does not offer (or offers unread) makes ARM refuse the PUT."""
+    ours = next((s for s in settings if s.name.lower() == SETTING_NAME), None)
+    if ours is not None and not same_id(ours.workspace_id, workspace):
+        return (
+            f"a setting named '{SETTING_NAME}' exists with another destination; replacing it would drop "
+            "that destination."
+        )
+    if ours is None and len(settings) >= MAX_SETTINGS:
+        return f"the {holder} already has {len(settings)} settings (ARM max 5)."
+    if offered is None:
+        return f"the log categories the {holder} offers were not read."
+    offered_lower = {c.lower() for c in offered}
+    not_offered = [c for c in required if c.lower() not in offered_lower]
+    if not_offered:
+        return f"the {holder} does not offer {_names(not_offered)}."
+    return None
+
+
+def not_created(reason: str, before: object, why: str) -> Verdict:
+    return manual(reason, "Not creating a diagnostic setting: " + why, before=before)
+
+
 class DiagnosticLogsRule:
     metadata = METADATA
 
@@ -104,13 +135,10 @@ class DiagnosticLogsRule:
             return Verdict(Status.UNKNOWN, "diagnostic settings were not read")
         workspace = ctx.params.get("workspaceId")
         if not isinstance(workspace, str) or not workspace:
-            return Verdict(
-                Status.NON_COMPLIANT,
+            return manual(
                 "no Log Analytics workspace is configured, so log delivery cannot be checked",
-                remediation=ManualFix(
-                    "Configure the workspace: WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID or the "
-                    "diagnostic-logs parameter workspaceId in the baseline."
-                ),
+                "Configure the workspace: WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID or the "
+                "diagnostic-logs parameter workspaceId in the baseline.",
             )
         to_workspace = [s for s in settings if same_id(s.workspace_id, workspace)]
         sent: set[str] = set()
@@ -123,44 +151,21 @@ class DiagnosticLogsRule:
         before = {s.name: s.workspace_id for s in settings}
         conflicts = [s.name for s in to_workspace if s.name.lower() != SETTING_NAME and covered(s)]
         if conflicts:
-            return self._manual(
+            return not_created(
                 reason,
                 before,
                 f"setting(s) {_names(conflicts)} already send some of these categories to the workspace and "
                 "ARM refuses a duplicate sink: add the missing categories to that setting.",
             )
-        ours = next((s for s in settings if s.name.lower() == SETTING_NAME), None)
-        if ours is not None and not same_id(ours.workspace_id, workspace):
-            return self._manual(
-                reason,
-                before,
-                f"a setting named '{SETTING_NAME}' exists with another destination; replacing it would drop "
-                "that destination.",
-            )
-        if ours is None and len(settings) >= MAX_SETTINGS:
-            return self._manual(reason, before, f"the cache already has {len(settings)} settings (ARM max 5).")
-        offered = snapshot.diagnostic_categories
-        if offered is None:
-            return self._manual(reason, before, "the log categories the cache offers were not read.")
-        offered_lower = {c.lower() for c in offered}
-        not_offered = [c for c in REQUIRED if c.lower() not in offered_lower]
-        if not_offered:
-            return self._manual(reason, before, f"the cache does not offer {_names(not_offered)}.")
+        blocker = sink_blocker(settings, snapshot.diagnostic_categories, workspace, REQUIRED, "cache")
+        if blocker is not None:
+            return not_created(reason, before, blocker)
         return Verdict(
             Status.NON_COMPLIANT,
             reason,
             before=before,
             after={SETTING_NAME: workspace},
             remediation=CreateDiagnosticSetting(name=SETTING_NAME, workspace_id=workspace, categories=REQUIRED),
-        )
-
-    @staticmethod
-    def _manual(reason: str, before: object, why: str) -> Verdict:
-        return Verdict(
-            Status.NON_COMPLIANT,
-            reason,
-            before=before,
-            remediation=ManualFix("Not creating a diagnostic setting: " + why),
         )
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..models import CacheSnapshot, Effect, ManualFix, PropertyFix, Severity, Status
+from ..models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import consent_blockers, gated_fix
 
 RULE_ID = "entra-auth"
 KEY = "aad-enabled"
@@ -90,24 +91,14 @@ class EntraAuthRule:
         missing = []
         if is_basic(snapshot):
             missing.append("the cache is Basic (single node): enabling Entra reboots it and loses its data")
-        if not ctx.opted_in:
-            missing.append(f"the scope has not opted in ('{RULE_ID}' is not in optIn)")
-        if not ctx.in_maintenance_window:
-            missing.append("not inside a maintenance window of the scope (the nodes reboot)")
-        if missing:
-            return Verdict(
-                Status.NON_COMPLIANT,
-                reason,
-                before=value,
-                after="true",
-                remediation=ManualFix("Not enabling Entra ID automatically: " + "; ".join(missing)),
-            )
-        return Verdict(
-            Status.NON_COMPLIANT,
+        missing += consent_blockers(RULE_ID, ctx, " (the nodes reboot)")
+        return gated_fix(
             reason,
             before=value,
             after="true",
-            remediation=PropertyFix({"redisConfiguration": {KEY: "true"}}),
+            blockers=missing,
+            refusal="Not enabling Entra ID automatically: ",
+            fix=PropertyFix({"redisConfiguration": {KEY: "true"}}),
         )
 
 

@@ -27,7 +27,6 @@ from ..models import (
     CacheSnapshot,
     CreateMetricAlerts,
     Effect,
-    ManualFix,
     MetricAlert,
     MetricAlertSpec,
     Severity,
@@ -35,6 +34,7 @@ from ..models import (
 )
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import manual
 
 RULE_ID = "metric-alerts"
 REQUIRED = ("serverLoad", "cacheLatency", "cacheRead", "cacheWrite")
@@ -116,13 +116,10 @@ class MetricAlertsRule:
             return Verdict(Status.UNKNOWN, "metric alert rules were not read (evaluated in scans)")
         group = ctx.params.get("actionGroupId")
         if not isinstance(group, str) or not group:
-            return Verdict(
-                Status.NON_COMPLIANT,
+            return manual(
                 "no action group is configured, so alert coverage cannot be checked",
-                remediation=ManualFix(
-                    "Configure the action group: WARDEN_ACTION_GROUP_RESOURCE_ID or the metric-alerts "
-                    "parameter actionGroupId in the baseline."
-                ),
+                "Configure the action group: WARDEN_ACTION_GROUP_RESOURCE_ID or the metric-alerts "
+                "parameter actionGroupId in the baseline.",
             )
         have = _covered(alerts, snapshot.cache_id.arm_id, group)
         missing = [m for m in REQUIRED if m not in have]
@@ -132,14 +129,11 @@ class MetricAlertsRule:
         thresholds = _thresholds(ctx.params)
         unset = [m for m in missing if m not in thresholds]
         if unset:
-            return Verdict(
-                Status.NON_COMPLIANT,
+            return manual(
                 reason,
+                "Configure thresholds for " + ", ".join(unset) + " (bytes per second, from the SKU's "
+                "network bandwidth) in the metric-alerts parameter 'thresholds', or create the alerts.",
                 before=sorted(have),
-                remediation=ManualFix(
-                    "Configure thresholds for " + ", ".join(unset) + " (bytes per second, from the SKU's "
-                    "network bandwidth) in the metric-alerts parameter 'thresholds', or create the alerts."
-                ),
             )
         name = snapshot.cache_id.name
         specs = tuple(

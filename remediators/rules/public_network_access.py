@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..models import CacheSnapshot, Effect, ManualFix, PrivateEndpointConnection, PropertyFix, Severity, Status
+from ..models import CacheSnapshot, Effect, PrivateEndpointConnection, PropertyFix, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
+from .common import consent_blockers, gated_fix
 
 RULE_ID = "public-network-access"
 
@@ -101,7 +102,8 @@ def connections(snapshot: CacheSnapshot) -> tuple[PrivateEndpointConnection, ...
     return _inline_connections(snapshot.properties)
 
 
-def _approved(conns: Sequence[PrivateEndpointConnection]) -> list[PrivateEndpointConnection]:
+def approved(conns: Sequence[PrivateEndpointConnection]) -> list[PrivateEndpointConnection]:
+    """Connections clients can actually use: Approved, with a private endpoint behind them."""
     return [
         c
         for c in conns
@@ -109,26 +111,33 @@ def _approved(conns: Sequence[PrivateEndpointConnection]) -> list[PrivateEndpoin
     ]
 
 
+def dns_evidence(approved_conns: Sequence[PrivateEndpointConnection]) -> str:
+    """`present` when an approved endpoint has a private DNS zone group, `unread` when none of them was read
+    (unread evidence never counts as present), else `absent`."""
+    if any(c.private_dns_zone_groups for c in approved_conns):
+        return "present"
+    if all(c.private_dns_zone_groups is None for c in approved_conns):
+        return "unread"
+    return "absent"
+
+
 def _blockers(snapshot: CacheSnapshot, ctx: RuleContext) -> list[str]:
     """Everything that stands between us and a safe PATCH, in words an operator can act on."""
-    missing = []
-    if not ctx.opted_in:
-        missing.append(f"the scope has not opted in ('{RULE_ID}' is not in optIn)")
-    if not ctx.in_maintenance_window:
-        missing.append("not inside a maintenance window of the scope")
+    missing = consent_blockers(RULE_ID, ctx)
     if snapshot.properties.get("subnetId"):
         missing.append("the cache is VNet-injected (subnetId is set), so private endpoints cannot replace it")
-    approved = _approved(connections(snapshot))
-    if not approved:
+    usable = approved(connections(snapshot))
+    evidence = dns_evidence(usable)
+    if not usable:
         missing.append("no private endpoint connection is Approved: create and approve one first")
-    elif not any(c.private_dns_zone_groups for c in approved):
-        if all(c.private_dns_zone_groups is None for c in approved):
+    elif evidence != "present":
+        if evidence == "unread":
             missing.append(
                 "the private DNS zone groups of the approved private endpoints were not read, so the "
                 "privatelink DNS record cannot be confirmed"
             )
         else:
-            names = ", ".join(sorted(c.private_endpoint_id or c.name for c in approved))
+            names = ", ".join(sorted(c.private_endpoint_id or c.name for c in usable))
             missing.append(
                 f"no approved private endpoint has a private DNS zone group ({names}): add one for "
                 "privatelink.redis.cache.windows.net"
@@ -147,21 +156,13 @@ class PublicNetworkAccessRule:
             return Verdict(Status.COMPLIANT, "public network access is disabled", before=value)
         shown = "absent (REST default Enabled)" if value is None else repr(value)
         reason = f"publicNetworkAccess is {shown}: the cache is reachable from public networks"
-        blockers = _blockers(snapshot, ctx)
-        if blockers:
-            return Verdict(
-                Status.NON_COMPLIANT,
-                reason,
-                before=value,
-                after="Disabled",
-                remediation=ManualFix("Not disabling public access automatically: " + "; ".join(blockers)),
-            )
-        return Verdict(
-            Status.NON_COMPLIANT,
+        return gated_fix(
             reason,
             before=value,
             after="Disabled",
-            remediation=PropertyFix({"publicNetworkAccess": "Disabled"}),
+            blockers=_blockers(snapshot, ctx),
+            refusal="Not disabling public access automatically: ",
+            fix=PropertyFix({"publicNetworkAccess": "Disabled"}),
         )
 
 

@@ -97,34 +97,32 @@ def running_stack(
 ) -> Iterator[Stack]:
     """`host_json` (default: the repo's) lets a test shorten e.g. the queue retry delay."""
     audit_file = tmp_path / "audit.jsonl"
-    saved = dict(os.environ)
     with start_azurite(log_path=tmp_path / "azurite.log") as az, EmulatorServer(
         fleet, lro_shape=lro_shape_from_env(), queue_connection_string=az.connection_string,
         request_log=tmp_path / "arm-requests.jsonl", **(emulator_options or {})
     ) as arm:
-        env = {
-            **env_for(arm),
-            "AzureWebJobsStorage": az.connection_string,
-            "WARDEN_SUBSCRIPTIONS": SUB,
-            "WARDEN_DRY_RUN": "false",
-            "WARDEN_BASELINE": baseline(),
-            "WARDEN_AUDIT_FILE": str(audit_file),
-            "WARDEN_DEFER_BASE_SECONDS": "1",
-            "WARDEN_LRO_WAIT_SECONDS": "10",
-            **(settings or {}),
-        }
-        os.environ.update(env)
-        reset_runtime()
-        try:
-            import function_app
+        env = app_settings(arm, az, audit_file, **(settings or {}))
+        with hosted_app(az, env, host_json if host_json is not None else DEFAULT_HOST_JSON) as host:
+            yield Stack(az, arm, host, audit_file)
 
-            with DevHost(function_app.app, az.connection_string, settings=env,
-                         host_json=host_json if host_json is not None else DEFAULT_HOST_JSON) as host:
-                yield Stack(az, arm, host, audit_file)
-        finally:
-            reset_runtime()
-            os.environ.clear()
-            os.environ.update(saved)
+
+@contextmanager
+def hosted_app(az: Azurite, env: dict[str, str], host_json: Path | Mapping[str, Any]) -> Iterator[DevHost]:
+    """The real function_app in the dev host, in this process, configured only through app settings: they go
+    into os.environ (as on Azure) and the runtime is rebuilt from them; both are undone on exit so the next
+    test starts from a clean process."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    reset_runtime()
+    try:
+        import function_app
+
+        with DevHost(function_app.app, az.connection_string, settings=env, host_json=host_json) as host:
+            yield host
+    finally:
+        reset_runtime()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # ---------------------------------------------------------------------------------------------- child processes

@@ -21,33 +21,16 @@ from azure.storage.queue import QueueClient
 
 from devhost.azurite import Azurite, start_azurite
 from devhost.host import DevHost
-from emulator.principals import JANE, SUBSCRIPTION_ID, WARDEN_CLIENT_ID
+from emulator.principals import JANE, WARDEN_CLIENT_ID
 from emulator.server import EmulatorServer
-from emulator.testing import EmulatorCredential, cache_id, running_emulator
+from emulator.testing import EmulatorCredential, cache_id, lro_shape_from_env, running_emulator
 from remediators.resource_ids import parse_cache_id
 from remediators.runtime import Runtime
 from remediators.settings import Settings
 from remediators.workitem import WorkItem
+from tests.integration.stack import REPO, SUB, app_settings, baseline, fast_host_json, hosted_app
 
-SUB = SUBSCRIPTION_ID
-ALLOWED = ["81.2.69.0/24", "10.20.0.0/16"]
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
-REPO = Path(__file__).resolve().parents[2]
-
-
-def baseline(dry_run: bool = False, **rule_effects: str) -> str:
-    rules = {
-        "non-ssl-port": "remediate", "tls-min-version": "remediate", "firewall": "remediate",
-        "public-network-access": "audit", "entra-auth": "audit", "access-keys": "audit",
-        "diagnostic-logs": "disabled", "data-residency": "audit", "no-auth": "audit", "metric-alerts": "disabled",
-    }
-    rules.update({k.replace("_", "-"): v for k, v in rule_effects.items()})
-    return json.dumps({
-        "version": 1, "dryRun": dry_run, "rules": {k: {"effect": v} for k, v in rules.items()},
-        "scopes": [{"scope": f"/subscriptions/{SUB}",
-                    "parameters": {"firewall": {"allowedRanges": ALLOWED, "maxRangeSize": 65536}}}],
-        "exemptions": [],
-    })
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -172,48 +155,17 @@ class HostStack:
         return QueueClient.from_connection_string(self.azurite.connection_string, name)
 
 
-def fast_host_json(tmp_path: Path) -> Path:
-    """host.json with a short maximum polling interval, so deferred WorkItems are picked up promptly."""
-    doc = json.loads((REPO / "host.json").read_text(encoding="utf-8"))
-    doc["extensions"]["queues"]["maxPollingInterval"] = "00:00:00.5"
-    path = tmp_path / "host.fast.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return path
-
-
 @contextmanager
 def host_stack(tmp_path: Path, fleet: Sequence[Mapping[str, Any]], *, settings: Mapping[str, str] | None = None,
                **emulator_options: Any) -> Iterator[HostStack]:
-    """The app as it runs in Azure, in this process, configured only through app settings."""
-    import function_app
-    from emulator.testing import env_for, lro_shape_from_env
-    from remediators.runtime import reset_runtime
-
+    """The app as it runs in Azure, in this process, configured only through app settings (the same ones,
+    and the same hosting, as the integration stack's, with every caller's writes delivered as events)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     audit_file = tmp_path / "audit.jsonl"
-    saved = dict(os.environ)
     with start_azurite(log_path=tmp_path / "azurite.log") as az, EmulatorServer(
         fleet, lro_shape=lro_shape_from_env(), queue_connection_string=az.connection_string,
         exclude_appids=(), **emulator_options,
     ) as arm:
-        env = {
-            **env_for(arm),
-            "AzureWebJobsStorage": az.connection_string,
-            "WARDEN_SUBSCRIPTIONS": SUB,
-            "WARDEN_DRY_RUN": "false",
-            "WARDEN_BASELINE": baseline(),
-            "WARDEN_AUDIT_FILE": str(audit_file),
-            "WARDEN_DEFER_BASE_SECONDS": "1",
-            "WARDEN_LRO_WAIT_SECONDS": "10",
-            **(settings or {}),
-        }
-        os.environ.update(env)
-        reset_runtime()
-        try:
-            with DevHost(function_app.app, az.connection_string, settings=env,
-                         host_json=fast_host_json(tmp_path)) as host:
-                yield HostStack(az, arm, host, audit_file, env)
-        finally:
-            reset_runtime()
-            os.environ.clear()
-            os.environ.update(saved)
+        env = app_settings(arm, az, audit_file, **(settings or {}))
+        with hosted_app(az, env, fast_host_json(tmp_path)) as host:
+            yield HostStack(az, arm, host, audit_file, env)

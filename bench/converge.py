@@ -27,8 +27,9 @@ from .harness import Stopwatch, app_environment, app_settings, demo_fleet, emit,
 LATENCY_SECONDS = 0.05
 
 
-def _remaining_writes(rt: Any, cache_ids: Sequence[str]) -> dict[str, int]:
-    """Writes a fresh reconcile would still make, per cache (0 everywhere = converged)."""
+def _remaining_writes(rt: Any, cache_ids: Sequence[str], blocked: set[tuple[str, str]]) -> dict[str, int]:
+    """Writes a fresh reconcile would still make, per cache (0 everywhere = converged). A write ARM refused
+    for good (a `blocked` record for that cache and rule) is a person's job, not drift left, as in the demo."""
     from datetime import UTC, datetime
 
     from remediators.planner import plan
@@ -38,7 +39,9 @@ def _remaining_writes(rt: Any, cache_ids: Sequence[str]) -> dict[str, int]:
     for raw in cache_ids:
         cache = parse_cache_id(raw)
         snapshot = rt.gateway.read(cache, rt.baseline.needs(cache.kind))
-        left[cache.name] = len(plan(rt.baseline.evaluate(snapshot, now=datetime.now(UTC)), snapshot).writes)
+        writes = plan(rt.baseline.evaluate(snapshot, now=datetime.now(UTC)), snapshot).writes
+        rules = [getattr(w, "rules", None) or (getattr(w, "rule", ""),) for w in writes]
+        left[cache.name] = sum(1 for rs in rules if not all((cache.key, r) in blocked for r in rs))
     return left
 
 
@@ -59,8 +62,9 @@ def run(workdir: Path, timeout: float) -> dict[str, Any]:
             reply.raise_for_status()
             idle = host.run_until_idle(timeout)
         calls = arm.warden_arm_calls()
-        left = _remaining_writes(get_runtime(), [e["id"] for e in fleet])
         records = _records(workdir / "audit.jsonl")
+        blocked = {((r.get("cache_id") or "").lower(), r.get("rule")) for r in records if r["kind"] == "blocked"}
+        left = _remaining_writes(get_runtime(), [e["id"] for e in fleet], blocked)
     kinds = Counter(r["kind"] for r in records)
     return {
         "caches": len(fleet),
@@ -73,12 +77,17 @@ def run(workdir: Path, timeout: float) -> dict[str, Any]:
         "arm_calls": len(calls),
         "arm_writes": sum(1 for c in calls if c["method"] != "GET"),
         # Each reconcile sends one correlation id; LRO status polls (operationResults) are not reconciles.
-        "reconciles": len({c["correlation_id"] for c in calls if "/operationresults/" not in c["path"].lower()}),
-        "lro_polls": sum(1 for c in calls if "/operationresults/" in c["path"].lower()),
+        "reconciles": len({c["correlation_id"] for c in calls if not _is_poll(c["path"])}),
+        "lro_polls": sum(1 for c in calls if _is_poll(c["path"])),
         "deferred": kinds.get("deferred", 0),
         "remediated": kinds.get("remediated", 0),
         "cpu_seconds": round(sw.cpu, 2),
     }
+
+
+def _is_poll(path: str) -> bool:
+    """LRO status polls (Location for Microsoft.Cache/redis, Azure-AsyncOperation for redisEnterprise)."""
+    return "/operationresults/" in path.lower() or "/operationsstatus/" in path.lower()
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

@@ -126,6 +126,10 @@ class _Run:
     writes: int = 0
     blocked: list[str] = field(default_factory=list)
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # on every ARM call we make
+    # Set when the last pass ended after successful writes: the next pass only confirms them, so child
+    # lists no applied step could have changed are carried over instead of listed again.
+    confirming: bool = False
+    touched: set[str] = field(default_factory=set)  # snapshot inputs our applied steps changed
 
 
 class Engine:
@@ -254,12 +258,13 @@ class Engine:
     def _pass(self, run: _Run, lease: CacheLease, *, first: bool) -> ReconcileResult | None:
         """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us)."""
         cache = run.item.cache
+        needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
+        carried = _carried_over(run, needs)
         try:
-            needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
-            snapshot = replace(self.gateway.read(cache, needs), skipped_inputs=skipped)
+            snapshot = replace(self.gateway.read(cache, needs - carried.keys()), skipped_inputs=skipped, **carried)
         except ArmError as exc:
             return self._arm_failure(run, exc, step=None)
-        run.snapshot = snapshot
+        run.snapshot, run.confirming = snapshot, False
         if (snapshot.provisioning_state or "").lower() != "succeeded":
             return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)
         findings = self.baseline.evaluate(snapshot, now=self.clock())
@@ -304,6 +309,7 @@ class Engine:
             return ReconcileResult(Outcome.BLOCKED, cache, findings, run.writes)
         # Writes were made: another pass re-reads, so the result reflects ARM's state rather than our intent
         # and fixes ARM would not take in one request (split PATCHes) are applied in order.
+        run.confirming = True
         return None
 
     def _apply(
@@ -339,6 +345,7 @@ class Engine:
                 return None
             return self._arm_failure(run, exc, step=step)
         run.writes += 1
+        run.touched |= _inputs_changed_by(step)
         record("remediated", request_id=result.request_id,
                outcome={"status": "succeeded" if result.done else "accepted"})
         self.safety.close_intent(cache)
@@ -464,6 +471,35 @@ def _trigger(item: WorkItem) -> dict[str, Any]:
     actor = {k: v for k, v in (("oid", t.get("actor_oid")), ("appid", t.get("actor_appid"))) if v}
     if actor:
         out["actor"] = actor
+    return out
+
+
+# Child lists of an Azure Cache for Redis snapshot that a confirming pass may carry over, and the steps
+# that change each one. Everything else (the cache body, private endpoints, linked servers, Azure Managed
+# Redis databases) is read again on every pass.
+_CARRYABLE = {"firewall_rules": "firewall_rules", "diagnostic_settings": "diagnostic_settings",
+              "diagnostic_categories": "diagnostic_categories"}
+
+
+def _inputs_changed_by(step: Step) -> set[str]:
+    if isinstance(step, PutFirewallRule | DeleteFirewallRule):
+        return {"firewall_rules"}
+    if isinstance(step, PutDiagnosticSetting):
+        return {"diagnostic_settings"}
+    return set()
+
+
+def _carried_over(run: _Run, needs: frozenset[str]) -> dict[str, Any]:
+    """Snapshot fields a confirming pass reuses from the previous pass: lists it read that none of our
+    applied steps changed. A pass after a stale or refused write re-reads everything."""
+    previous = run.snapshot
+    if not run.confirming or previous is None or previous.cache_id.kind is not CacheKind.REDIS:
+        return {}
+    out = {}
+    for need, attr in _CARRYABLE.items():
+        value = getattr(previous, attr)
+        if need in needs and need not in run.touched and value is not None:
+            out[attr] = value
     return out
 
 

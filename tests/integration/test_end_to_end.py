@@ -71,6 +71,11 @@ def test_patch_body_holds_only_the_changed_fields_in_one_request(tmp_path: Path)
         props = stack.cache("legacy-cache")["properties"]
         assert (props["enableNonSslPort"], props["minimumTlsVersion"], props["publicNetworkAccess"]) == (
             False, "1.2", "Enabled")
+        # The confirming pass re-reads the cache but not the firewall list a PATCH cannot have changed.
+        lists = [r for r in warden_calls(stack)
+                 if r["method"] == "GET" and r["path"].lower().endswith("/firewallrules")]
+        assert len(lists) == 1
+        assert stack.kinds("legacy-cache").count("remediated") == 2  # one per rule, one PATCH
 
 
 def _admitted(rules: dict[str, tuple[str, str]]) -> AddressSet:

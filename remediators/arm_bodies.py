@@ -73,22 +73,28 @@ def diagnostic_categories(body: Any) -> tuple[str, ...]:
 
 
 def private_endpoint_connection(item: Mapping[str, Any]) -> PrivateEndpointConnection:
-    """One connection as ARM lists it; the name is the connection's own (last id segment)."""
-    props = item.get("properties") or {}
-    state = props.get("privateLinkServiceConnectionState") or {}
+    """One connection as ARM lists it; the name is the connection's own (last id segment). Nested parts of
+    the wrong type count as absent: the connection is then not Approved, which is the safe reading."""
+    props = _mapping(item.get("properties"))
     return PrivateEndpointConnection(
         name=str(item.get("name") or item.get("id", "")).rsplit("/", 1)[-1],
-        status=state.get("status"),
-        private_endpoint_id=(props.get("privateEndpoint") or {}).get("id"),
+        status=_mapping(props.get("privateLinkServiceConnectionState")).get("status"),
+        private_endpoint_id=_mapping(props.get("privateEndpoint")).get("id"),
         provisioning_state=props.get("provisioningState"),
     )
 
 
 def private_endpoint_connections(resource: Mapping[str, Any]) -> tuple[PrivateEndpointConnection, ...]:
     """Connections inline in a cache or cluster GET body (`properties.privateEndpointConnections`); the live
-    gateway reads them through here too. A non-object entry is skipped, as it carries no connection."""
-    items = (resource.get("properties") or {}).get("privateEndpointConnections") or []
+    gateway and the rules' fallback read them through here. A non-object entry carries no connection."""
+    items = _mapping(resource.get("properties")).get("privateEndpointConnections")
+    if not isinstance(items, list):
+        return ()
     return tuple(private_endpoint_connection(item) for item in items if isinstance(item, Mapping))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def snapshot(

@@ -19,9 +19,10 @@ access) is never proposed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from ..arm_bodies import private_endpoint_connections
 from ..models import CacheSnapshot, Effect, PrivateEndpointConnection, PropertyFix, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
@@ -72,34 +73,11 @@ def is_disabled(value: Any) -> bool:
     return isinstance(value, str) and value.lower() == "disabled"
 
 
-def _inline_connections(properties: Mapping[str, Any]) -> tuple[PrivateEndpointConnection, ...]:
-    """Connections as the cache GET body lists them; DNS zone group evidence is not part of that body."""
-    raw = properties.get("privateEndpointConnections")
-    if not isinstance(raw, Sequence) or isinstance(raw, str):
-        return ()
-    out = []
-    for item in raw:
-        if not isinstance(item, Mapping):
-            continue
-        props = item.get("properties") if isinstance(item.get("properties"), Mapping) else {}
-        state = props.get("privateLinkServiceConnectionState")
-        endpoint = props.get("privateEndpoint")
-        out.append(
-            PrivateEndpointConnection(
-                name=str(item.get("name") or item.get("id") or ""),
-                status=state.get("status") if isinstance(state, Mapping) else None,
-                private_endpoint_id=endpoint.get("id") if isinstance(endpoint, Mapping) else None,
-                provisioning_state=props.get("provisioningState"),
-            )
-        )
-    return tuple(out)
-
-
 def connections(snapshot: CacheSnapshot) -> tuple[PrivateEndpointConnection, ...]:
     """The gateway's list when it built one (it may carry DNS evidence), else the inline list."""
     if snapshot.private_endpoint_connections is not None:
         return snapshot.private_endpoint_connections
-    return _inline_connections(snapshot.properties)
+    return private_endpoint_connections(snapshot.resource)
 
 
 def approved(conns: Sequence[PrivateEndpointConnection]) -> list[PrivateEndpointConnection]:

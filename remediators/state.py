@@ -38,6 +38,16 @@ T = TypeVar("T")
 _MAX_SNAPSHOT_CHARS = 30_000  # a table property holds at most 64 KiB (32K UTF-16 characters)
 
 
+def _acquired(lease: BlobLeaseClient) -> CacheLease | None:
+    try:
+        lease.acquire(lease_duration=LEASE_SECONDS)
+    except HttpResponseError as exc:  # a missing blob (404, ResourceNotFoundError) propagates to the caller
+        if exc.status_code == 409:  # LeaseAlreadyPresent: another worker holds it
+            return None
+        raise
+    return CacheLease(lease)
+
+
 def _row_key(text: str) -> str:
     """Table keys may not contain / \\ # ? or control characters: hash anything untrusted."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -122,18 +132,16 @@ class StateStore:
     # ------------------------------------------------------------------------------------------ leases
 
     def try_lease(self, cache: ResourceId) -> CacheLease | None:
-        """Take the cache's lease, or None when another worker holds it."""
+        """Take the cache's lease, or None when another worker holds it. One storage call per reconcile:
+        the lease blob is only created when the first acquire finds it missing."""
         blob = self._leases.get_blob_client(_row_key(cache.key))
-        with contextlib.suppress(ResourceExistsError):
-            blob.upload_blob(b"", overwrite=False)
         lease = BlobLeaseClient(blob)
         try:
-            lease.acquire(lease_duration=LEASE_SECONDS)
-        except HttpResponseError as exc:
-            if exc.status_code == 409:  # LeaseAlreadyPresent
-                return None
-            raise
-        return CacheLease(lease)
+            return _acquired(lease)
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceExistsError):  # another worker created it meanwhile
+                blob.upload_blob(b"", overwrite=False)
+            return _acquired(lease)
 
     # ------------------------------------------------------------------------------------------ events
 

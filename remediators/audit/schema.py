@@ -20,45 +20,18 @@ from .canonical import canonical_json, format_utc, sha256_hex, to_jsonable
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
 
-KINDS: frozenset[str] = frozenset(
-    {
-        "detected",
-        "remediation-started",
-        "remediated",
-        "remediation-failed",
-        "deferred",
-        "blocked",
-        "skipped-dry-run",
-        "skipped-exempt",
-        "manual-action-required",
-        "ignored-event",
-        "gone",
-        "alert",
-        "scan-started",
-        "scan-finished",
-        "baseline-changed",
-        "breaker-reset",
-        "not-evaluated",
-        "resumed",
-    }
-)
 # Kinds that are about one cache: a record of these kinds without a cache id could not be reviewed.
 CACHE_KINDS: frozenset[str] = frozenset(
     {
-        "detected",
-        "remediation-started",
-        "remediated",
-        "remediation-failed",
-        "deferred",
-        "blocked",
-        "skipped-dry-run",
-        "skipped-exempt",
-        "manual-action-required",
-        "gone",
-        "not-evaluated",
-        "resumed",
+        "detected", "remediation-started", "remediated", "remediation-failed", "deferred", "blocked",
+        "skipped-dry-run", "skipped-exempt", "manual-action-required", "gone", "not-evaluated", "resumed",
     }
 )
+# Kinds about the service or an event rather than one cache (a cache id is optional there).
+SERVICE_KINDS: frozenset[str] = frozenset(
+    {"ignored-event", "alert", "scan-started", "scan-finished", "baseline-changed", "breaker-reset"}
+)
+KINDS: frozenset[str] = CACHE_KINDS | SERVICE_KINDS
 SEVERITIES: frozenset[str] = frozenset({"critical", "high", "medium", "low"})
 
 # Fields the trail itself sets or that `record()` takes by name; `extra` may not shadow them.

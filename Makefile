@@ -8,9 +8,14 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint bench deps clean
+.PHONY: demo test lint bench deps system-deps clean
 
-deps: $(PY_STAMP) $(NODE_STAMP)
+deps: $(PY_STAMP) $(NODE_STAMP) system-deps
+
+# Debian packages the tests and the demo run for real (a fresh CI machine lacks them; it runs as root).
+# redis-server: key-expiry sampling is tested against a real TLS server (tests/dataplane, demo).
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends redis-server)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

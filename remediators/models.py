@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .dataplane.sampling import SampleReport
 from .resource_ids import ResourceId
 
 
@@ -182,6 +183,10 @@ class CacheSnapshot:
     databases: tuple[Mapping[str, Any], ...] | None = None
     # Azure Managed Redis only: access policy assignments (Entra data access) on the databases, raw list items.
     access_policy_assignments: tuple[Mapping[str, Any], ...] | None = None
+    # Data plane, opted-in scopes and scans only: the key-expiry sample (None = not sampled), or why the
+    # sample could not be taken (the rule then reports `unknown` with that reason).
+    key_expiry: SampleReport | None = None
+    key_expiry_error: str | None = None
 
     @property
     def properties(self) -> Mapping[str, Any]:

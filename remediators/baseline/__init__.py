@@ -34,7 +34,7 @@ def load_baseline(
 
         rules = ALL_RULES
     known = rule_ids_in(rules)
-    disruptive = frozenset(rid for rid, r in known.items() if r.metadata.disruptive)
+    disruptive = frozenset(rid for rid, r in known.items() if r.metadata.disruptive or r.metadata.opt_in_reads)
     doc, _where = read_source(source)
     parsed = parse_document(doc, known, disruptive)
     baseline = Baseline(parsed=parsed, rules=tuple(rules))

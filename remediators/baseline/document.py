@@ -220,7 +220,7 @@ def parse_document(doc: Any, known: Mapping[str, Rule], disruptive: frozenset[st
             _known(rule_id, known, f"{path}/optIn/{j}")
             if rule_id not in disruptive:
                 raise BaselineError(
-                    f"{path}/optIn/{j}", f"rule {rule_id!r} has no disruptive remediation to opt in to"
+                    f"{path}/optIn/{j}", f"rule {rule_id!r} has no disruptive remediation (or opt-in read) to opt in to"
                 )
         windows = entry.get("maintenanceWindows")
         parsed_windows = (

@@ -30,6 +30,7 @@ RULE_MODULES: tuple[str, ...] = (
     "amr_access_keys",
     "amr_diagnostic_logs",
     "amr_cmk",
+    "key_expiry",
 )
 
 

@@ -24,6 +24,7 @@ SnapshotInput = Literal[
     "metric_alerts",
     "private_dns_zone_groups",  # per approved private endpoint: its privateDnsZoneGroups (Microsoft.Network)
     "access_policy_assignments",  # Azure Managed Redis: Entra access policy assignments on a database
+    "key_expiry",  # data plane: a bounded SCAN + PTTL sample (remediators/dataplane), opted-in scopes only
 ]
 
 
@@ -45,6 +46,9 @@ class RuleMetadata:
     checkov: tuple[str, ...] = ()
     pitfalls: tuple[str, ...] = ()
     disruptive: bool = False  # remediation only with an opt-in and inside a maintenance window
+    # The rule's input is read only for scopes that opt in to the rule (e.g. the cache's data plane), so a
+    # scope may name it in `optIn` although it has no disruptive remediation.
+    opt_in_reads: bool = False
     needs: frozenset[SnapshotInput] = frozenset()  # snapshot inputs beyond the cache GET body
 
 
@@ -54,7 +58,7 @@ class RuleContext:
 
     params: Mapping[str, Any] = field(default_factory=dict)
     now: datetime | None = None
-    opted_in: bool = False  # the scope opted in to this rule's disruptive remediation
+    opted_in: bool = False  # the scope opted in to this rule's disruptive remediation (or opt-in read)
     in_maintenance_window: bool = False
 
 

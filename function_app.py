@@ -1,6 +1,6 @@
 """redis-warden triggers (Azure Functions Python v2 model). Each trigger only adapts and hands over.
 
-All behaviour lives in `remediators.triggers`; keeping this file to bindings and argument plumbing means
+All behaviour lives in `remediators.entry.triggers`; keeping this file to bindings and argument plumbing means
 the dev host and Azure run identical code and the facade is testable without a Functions runtime.
 Queue bodies arrive already decoded per host.json `extensions.queues.messageEncoding` (base64, as Event
 Grid writes). Deferral is the facade re-enqueueing a WorkItem with a visibility delay on `warden-work`;
@@ -12,7 +12,7 @@ import json
 
 import azure.functions as func
 
-from remediators import triggers
+from remediators.entry import triggers
 
 STORAGE = "AzureWebJobsStorage"
 EVENTS_QUEUE = "warden-events"

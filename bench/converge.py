@@ -32,7 +32,7 @@ def _remaining_writes(rt: Any, cache_ids: Sequence[str], blocked: set[tuple[str,
     for good (a `blocked` record for that cache and rule) is a person's job, not drift left, as in the demo."""
     from datetime import UTC, datetime
 
-    from remediators.planner import plan
+    from remediators.planning.redis import plan
     from remediators.resource_ids import parse_cache_id
 
     left = {}
@@ -48,7 +48,7 @@ def _remaining_writes(rt: Any, cache_ids: Sequence[str], blocked: set[tuple[str,
 def run(workdir: Path, timeout: float) -> dict[str, Any]:
     import function_app
     from devhost.host import DevHost
-    from remediators.runtime import get_runtime
+    from remediators.entry.runtime import get_runtime
 
     fleet, baseline = demo_fleet()
     with start_azurite(log_path=workdir / "azurite.log") as az, \

@@ -105,7 +105,7 @@ def app_settings(arm: Arm, azurite: Azurite, workdir: Path, baseline: Path, **ov
 @contextmanager
 def app_environment(settings: Mapping[str, str]) -> Iterator[None]:
     """The settings in this process's environment (the app reads them from there), restored on exit."""
-    from remediators.runtime import reset_runtime
+    from remediators.entry.runtime import reset_runtime
 
     saved = dict(os.environ)
     os.environ.update(settings)

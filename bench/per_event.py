@@ -1,6 +1,6 @@
 """ARM calls and CPU milliseconds per event: a compliant cache, a drifted cache, and our own write.
 
-Events are handed to `remediators.triggers.on_resource_event` in this process with a Runtime built on the
+Events are handed to `remediators.entry.triggers.on_resource_event` in this process with a Runtime built on the
 emulator (own process, no latency) and Azurite, exactly as the queue trigger calls it. ARM calls are counted
 from the emulator's request log (the warden's identity only); CPU is this process's `time.process_time`.
 The first event is a warm-up (SDK clients, token, tables) and is not counted.
@@ -45,8 +45,8 @@ def _fleet(compliant: int, drifted: int, workspace: str) -> list[dict[str, Any]]
 
 
 def run(events_per_class: int, workdir: Path) -> dict[str, Any]:
-    from remediators.runtime import get_runtime
-    from remediators.triggers import on_resource_event
+    from remediators.entry.runtime import get_runtime
+    from remediators.entry.triggers import on_resource_event
 
     from .harness import WORKSPACE
 

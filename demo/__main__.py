@@ -148,7 +148,7 @@ def main() -> int:
 
         os.environ.update(env)
         from remediators.audit.signing import key_fingerprint
-        from remediators.cli import main as cli
+        from remediators.entry.cli import main as cli
 
         pinned = key_fingerprint(str(WORK / "checkpoint-key.pem"))  # in Azure: a deployment output
         say(f"python -m remediators audit verify --key-fingerprint {pinned[:16]}…")
@@ -186,10 +186,10 @@ def end_state(
     `expected.json` lists, classified the same way: audit only, manual, exempt or blocked."""
     from azure.identity import ManagedIdentityCredential
 
+    from remediators.arm.gateway import Gateway
     from remediators.baseline import load_baseline, settings_defaults
-    from remediators.gateway import Gateway
     from remediators.models import ManualAction, Status
-    from remediators.planner import plan
+    from remediators.planning.redis import plan
     from remediators.resource_ids import parse_cache_id
 
     baseline = load_baseline(str(HERE / "baseline.json"), defaults=settings_defaults(WORKSPACE, None))

@@ -98,7 +98,7 @@ module storage 'modules/storage.bicep' = {
 
 // ------------------------------------------------------------------------------------------ custom roles
 // Exactly what the warden does (docs/deploy.md, "Permissions"). The ARM actions are
-// remediators.gateway.Gateway.ACTIONS split by the scope they are needed at; tests/infra/test_permissions.py
+// remediators.arm.gateway.Gateway.ACTIONS split by the scope they are needed at; tests/infra/test_permissions.py
 // checks their union equals Gateway.ACTIONS, and the session check in tests/conftest.py checks it equals
 // what the emulator saw the warden do across the whole test run.
 

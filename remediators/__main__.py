@@ -1,7 +1,7 @@
-"""`python -m remediators`: see `remediators.cli`."""
+"""`python -m remediators`: see `remediators.entry.cli`."""
 
 import sys
 
-from .cli import main
+from .entry.cli import main
 
 sys.exit(main())

@@ -17,7 +17,7 @@ from .baseline import Baseline
 from .models import Effect
 from .resource_ids import ResourceId
 from .rules.key_expiry import RULE_ID as KEY_EXPIRY
-from .rules.public_network_access import RULE_ID as PUBLIC_NETWORK_ACCESS
+from .rules.redis.public_network_access import RULE_ID as PUBLIC_NETWORK_ACCESS
 from .workitem import WorkItem
 
 SCAN_ONLY_INPUTS = frozenset({"metric_alerts", "key_expiry"})

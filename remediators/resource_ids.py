@@ -118,7 +118,10 @@ class Scope:
         return 2 if self.cache is not None else 1 if self.resource_group is not None else 0
 
 
-def _segments(raw: object) -> list[str]:
+def id_segments(raw: object) -> list[str]:
+    """The path segments of a resource id after the strict checks every parser here shares (ASCII, no encoded
+    or reserved characters, no empty, "." or ".." segment); raises InvalidResourceId. Settings use it for ids of other
+    types than a cache."""
     if not isinstance(raw, str):
         raise InvalidResourceId("resource id must be a string")
     if len(raw) > MAX_ID_LENGTH:
@@ -166,7 +169,7 @@ def _cache_at(parts: list[str]) -> ResourceId:
 
 def parse_cache_id(raw: object) -> ResourceId:
     """Parse an ID that must name a cache itself (no child resource)."""
-    parts = _segments(raw)
+    parts = id_segments(raw)
     cache = _cache_at(parts)
     if len(parts) != 8:
         raise InvalidResourceId("resource id names a child resource, not a cache")
@@ -177,7 +180,7 @@ def cache_of(raw: object) -> ResourceId:
     """The cache that a resource ID belongs to: the cache itself, a known child resource
     (`firewallRules/x`, `databases/default`, ...) or a known extension resource on either
     (`providers/Microsoft.Insights/diagnosticSettings/x`). Anything else is refused."""
-    parts = _segments(raw)
+    parts = id_segments(raw)
     cache = _cache_at(parts)
     rest = parts[8:]
     if rest and rest[0].lower() != "providers":
@@ -198,7 +201,7 @@ def cache_of(raw: object) -> ResourceId:
 
 def parse_scope(raw: object) -> Scope:
     """A subscription, resource group or cache ID (as accepted by `POST /api/scans`)."""
-    parts = _segments(raw)
+    parts = id_segments(raw)
     sub = _subscription(parts)
     if len(parts) == 2:
         return Scope(sub)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .resource_ids import InvalidResourceId, _segments
+from .resource_ids import InvalidResourceId, id_segments
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -166,7 +166,7 @@ def _arm_id(env: Mapping[str, str], name: str, type_path: str) -> str | None:
     if value is None:
         return None
     try:
-        parts = _segments(value)
+        parts = id_segments(value)
     except InvalidResourceId as exc:
         raise SettingsError(f"{name}: {exc}") from None
     ns, typ = type_path.split("/")

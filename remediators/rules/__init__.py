@@ -1,9 +1,12 @@
 """The rule registry: every control redis-warden knows, in one ordered tuple.
 
-To add a rule, write `remediators/rules/<name>.py` exposing `RULE` (an object with `.metadata` and
-`.evaluate(snapshot, ctx) -> Verdict`) and append its module name to `RULE_MODULES`. The order here is the
-order findings are reported in, so keep it stable. Rule ids must be unique; a duplicate or a module without a
-usable `RULE` fails at import, so a broken registry can never run with a rule silently missing.
+Rules are grouped by the resource kind they judge: `redis/` (Azure Cache for Redis) and `enterprise/` (Azure
+Managed Redis); a rule that judges both kinds alike (`key_expiry`, over the Redis data plane) sits beside
+`base.py`. To add a rule, write `remediators/rules/<kind>/<name>.py` exposing `RULE` (an object with
+`.metadata` and `.evaluate(snapshot, ctx) -> Verdict`) and append `"<kind>.<name>"` to `RULE_MODULES`.
+The order here is the order findings are reported in, so keep it stable. Rule ids must be unique; a duplicate
+or a module without a usable `RULE` fails at import, so a broken registry can never run with a rule silently
+missing.
 """
 
 from __future__ import annotations
@@ -13,23 +16,23 @@ from importlib import import_module
 from .base import Rule
 
 RULE_MODULES: tuple[str, ...] = (
-    "non_ssl_port",
-    "tls_min_version",
-    "firewall",
+    "redis.non_ssl_port",
+    "redis.tls_min_version",
+    "redis.firewall",
     # other engineers: append one line per rule module below
-    "public_network_access",
-    "entra_auth",
-    "access_keys",
-    "diagnostic_logs",
-    "data_residency",
-    "no_auth",
-    "metric_alerts",
-    "amr_tls_min_version",
-    "amr_public_network_access",
-    "amr_client_protocol",
-    "amr_access_keys",
-    "amr_diagnostic_logs",
-    "amr_cmk",
+    "redis.public_network_access",
+    "redis.entra_auth",
+    "redis.access_keys",
+    "redis.diagnostic_logs",
+    "redis.data_residency",
+    "redis.no_auth",
+    "redis.metric_alerts",
+    "enterprise.tls_min_version",
+    "enterprise.public_network_access",
+    "enterprise.client_protocol",
+    "enterprise.access_keys",
+    "enterprise.diagnostic_logs",
+    "enterprise.cmk",
     "key_expiry",
 )
 

@@ -9,8 +9,8 @@ import pytest
 from devhost.azurite import Azurite
 from remediators.resource_ids import parse_cache_id
 from remediators.settings import StorageSettings
-from remediators.state import StateStore
-from remediators.storage import StorageClients, send_text
+from remediators.state.storage import StorageClients, send_text
+from remediators.state.store import StateStore
 
 SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"
 

@@ -10,7 +10,7 @@ from azure.identity import ManagedIdentityCredential
 
 from emulator.server import EmulatorServer
 from emulator.testing import running_emulator, sample_cache
-from remediators.gateway import ArmError, Gateway
+from remediators.arm.gateway import ArmError, Gateway
 from remediators.models import PatchCache, PatchDatabase, PutDiagnosticSetting, PutFirewallRule
 from remediators.resource_ids import parse_cache_id, parse_scope
 

@@ -11,7 +11,7 @@ from azure.identity import ManagedIdentityCredential
 
 from emulator.server import EmulatorServer
 from emulator.testing import cache_id, running_emulator, sample_cache
-from remediators.gateway import Gateway
+from remediators.arm.gateway import Gateway
 
 WORKSPACE = (
     "/subscriptions/6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11/resourceGroups/rg-logs/providers/"

@@ -11,7 +11,7 @@ from azure.identity import ManagedIdentityCredential
 from emulator.principals import WARDEN
 from emulator.server import EmulatorServer
 from emulator.testing import StaticTokenCredential, cache_id, running_emulator, sample_cache
-from remediators.gateway import ApplyResult, ArmError, Gateway
+from remediators.arm.gateway import ApplyResult, ArmError, Gateway
 from remediators.models import (
     DeleteFirewallRule,
     FirewallRule,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remediators.arm_errors import ArmError, is_busy, kind_for, parse_retry_after
+from remediators.arm.errors import ArmError, is_busy, kind_for, parse_retry_after
 
 BUSY_MESSAGE = (
     "The resource '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Cache/Redis/c' is busy processing a "

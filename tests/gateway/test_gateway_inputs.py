@@ -15,10 +15,10 @@ from azure.identity import ManagedIdentityCredential
 from emulator.principals import SUBSCRIPTION_ID
 from emulator.server import EmulatorServer
 from emulator.testing import cache_id, running_emulator, sample_cache
+from remediators.arm.gateway import Gateway
 from remediators.baseline import load_baseline
-from remediators.gateway import Gateway
 from remediators.models import PutMetricAlert
-from remediators.planner import plan
+from remediators.planning.redis import plan
 from remediators.resource_ids import parse_cache_id
 
 PE_NET = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from remediators.gateway import Gateway
+from remediators.arm.gateway import Gateway
 
 from . import bicep, evidence, roles
 

@@ -28,7 +28,7 @@ from devhost.host import DEFAULT_HOST_JSON, DevHost
 from emulator.principals import JANE, SUBSCRIPTION_ID
 from emulator.server import EmulatorServer
 from emulator.testing import EmulatorCredential, env_for, lro_shape_from_env
-from remediators.runtime import reset_runtime
+from remediators.entry.runtime import reset_runtime
 
 SUB = SUBSCRIPTION_ID
 ALLOWED = ["81.2.69.0/24", "10.20.0.0/16"]

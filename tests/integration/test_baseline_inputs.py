@@ -22,9 +22,9 @@ from emulator.principals import WARDEN_CLIENT_ID
 from emulator.testing import RawArm, cache_id, sample_cache
 from remediators.audit import open_trail
 from remediators.baseline import load_baseline
-from remediators.baseline_watch import STALE_CLAIM, BaselineLedger, note_baseline
 from remediators.settings import StorageSettings
-from remediators.storage import StorageClients
+from remediators.state.baseline_ledger import STALE_CLAIM, BaselineLedger, note_baseline
+from remediators.state.storage import StorageClients
 
 from .stack import ALLOWED, SUB, running_stack
 

@@ -22,9 +22,9 @@ from devhost.azurite import Azurite, start_azurite
 from emulator.principals import JANE, WARDEN_CLIENT_ID
 from emulator.server import EmulatorServer
 from emulator.testing import EmulatorCredential, cache_id, lro_shape_from_env, sample_cache
-from remediators import cli
 from remediators.audit.londontime import parse_uk_date
 from remediators.audit.signing import key_fingerprint
+from remediators.entry import cli
 from remediators.rules import ALL_RULES
 
 from .stack import SUB, app_settings, baseline, read_jsonl, run_cli

@@ -30,8 +30,8 @@ from remediators.audit import commands
 from remediators.ipranges import AddressSet
 from remediators.resource_ids import parse_cache_id
 from remediators.settings import StorageSettings
-from remediators.state import StateStore
-from remediators.storage import StorageClients
+from remediators.state.storage import StorageClients
+from remediators.state.store import StateStore
 
 from .stack import (
     ALLOWED,

@@ -15,7 +15,7 @@ from azure.mgmt.redis.models import RedisUpdateParameters
 
 from emulator.principals import JANE_OBJECT_ID, WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
-from remediators import engine
+from remediators.engine import reconcile as engine
 from remediators.resource_ids import CacheKind
 
 from .stack import REPO, SUB, Stack, running_stack

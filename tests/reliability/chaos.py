@@ -25,7 +25,7 @@ from azure.mgmt.redis.models import RedisFirewallRule, RedisUpdateParameters
 from emulator.faults import ChaosSpec, labels
 from emulator.principals import JANE_OBJECT_ID, WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
-from remediators import arm_bodies
+from remediators.arm import bodies as arm_bodies
 from remediators.audit.commands import audit_verify
 from remediators.baseline import load_baseline
 from remediators.ipranges import AddressSet

@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import function_app  # noqa: E402  (after the path is set)
-import remediators.state  # noqa: E402
+import remediators.state.store  # noqa: E402
 from devhost.host import DevHost  # noqa: E402
 
-remediators.state.LEASE_SECONDS = 15
+remediators.state.store.LEASE_SECONDS = 15
 
 
 class CrashTestHost(DevHost):

@@ -24,8 +24,8 @@ from devhost.host import DevHost
 from emulator.principals import JANE, WARDEN_CLIENT_ID
 from emulator.server import EmulatorServer
 from emulator.testing import EmulatorCredential, cache_id, lro_shape_from_env, running_emulator
+from remediators.entry.runtime import Runtime
 from remediators.resource_ids import parse_cache_id
-from remediators.runtime import Runtime
 from remediators.settings import Settings
 from remediators.workitem import WorkItem
 from tests.integration.stack import REPO, SUB, app_settings, baseline, fast_host_json, hosted_app

@@ -1,4 +1,4 @@
-"""The pure breaker / flap-guard arithmetic (remediators.breaker), checked against a simple model over
+"""The pure breaker / flap-guard arithmetic (remediators.state.breaker), checked against a simple model over
 random schedules of writes and clock moves."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remediators.breaker import (
+from remediators.state.breaker import (
     Counter,
     Decision,
     Limits,

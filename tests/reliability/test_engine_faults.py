@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulator.testing import sample_cache
-from remediators.engine import Outcome
+from remediators.engine.reconcile import Outcome
 from remediators.workitem import WorkItem
 
 from .rig import OFFICE, engine_rig, wait_for
@@ -136,8 +136,8 @@ def test_an_event_deferred_by_a_busy_cache_comes_back_as_a_readable_work_item(tm
     it comes back, instead of being dropped as invalid: a deferral must never lose the event."""
     from azure.mgmt.redis.models import RedisUpdateParameters
 
+    from remediators.entry.triggers import on_work_item
     from remediators.events import parse_message
-    from remediators.triggers import on_work_item
 
     busy = {"preset": "busy", "method": "PATCH", "resource": "cache", "times": 1, "retryAfter": 1}
     with engine_rig(tmp_path, [sample_cache("event-cache", firewall_rules=[OFFICE])]) as rig:

@@ -10,10 +10,10 @@ from pathlib import Path
 from azure.mgmt.redis.models import RedisFirewallRule, RedisUpdateParameters
 
 from emulator.testing import sample_cache
-from remediators.breaker import FLAP_PARTITION, Limits, SafetyLimits
-from remediators.engine import Outcome
+from remediators.engine.reconcile import Outcome
 from remediators.resource_ids import parse_cache_id
-from remediators.safety_limits import SafetyGuard, breaker_status
+from remediators.state.breaker import FLAP_PARTITION, Limits, SafetyLimits
+from remediators.state.limits import SafetyGuard, breaker_status
 
 from .rig import OFFICE, baseline, engine_rig
 

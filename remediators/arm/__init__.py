@@ -1,0 +1,1 @@
+"""Everything that talks to ARM: shared plumbing and one module per service."""

@@ -1,0 +1,128 @@
+"""ARM response bodies -> snapshot parts. Shared by the gateway (live reads) and `evaluate` (saved bodies),
+so a cache evaluated offline from `az rest` output is judged exactly like one read live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..models import (
+    CacheSnapshot,
+    DiagnosticLog,
+    DiagnosticSetting,
+    FirewallRule,
+    PrivateEndpointConnection,
+)
+from ..resource_ids import ResourceId, parse_cache_id
+
+
+class InvalidBody(ValueError):
+    """An ARM body does not have the shape the API documents; the message names the field."""
+
+
+def _items(body: Any, what: str) -> Iterable[Mapping[str, Any]]:
+    """A list-API body (`{"value": [...]}`) or a bare list of items."""
+    items = body.get("value") if isinstance(body, Mapping) else body
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise InvalidBody(f"{what}: expected a list body with a 'value' array of objects")
+    return items
+
+
+def firewall_rules(body: Any) -> tuple[FirewallRule, ...]:
+    rules = []
+    for i, item in enumerate(_items(body, "firewall rules")):
+        props = item.get("properties") or {}
+        start, end = props.get("startIP"), props.get("endIP")
+        name = item.get("name")
+        if not isinstance(name, str) or not isinstance(start, str) or not isinstance(end, str):
+            raise InvalidBody(f"firewall rules: value[{i}] needs name, properties.startIP and properties.endIP")
+        rules.append(FirewallRule(name=name.rsplit("/", 1)[-1], start_ip=start, end_ip=end))
+    return tuple(rules)
+
+
+def diagnostic_settings(body: Any) -> tuple[DiagnosticSetting, ...]:
+    out = []
+    for i, item in enumerate(_items(body, "diagnostic settings")):
+        props = item.get("properties") or {}
+        logs = []
+        for entry in props.get("logs") or []:
+            if not isinstance(entry, Mapping):
+                raise InvalidBody(f"diagnostic settings: value[{i}].properties.logs holds a non-object")
+            logs.append(
+                DiagnosticLog(
+                    category=entry.get("category"),
+                    category_group=entry.get("categoryGroup"),
+                    enabled=bool(entry.get("enabled")),
+                )
+            )
+        name = item.get("name")
+        if not isinstance(name, str):
+            raise InvalidBody(f"diagnostic settings: value[{i}].name missing")
+        out.append(DiagnosticSetting(name=name, workspace_id=props.get("workspaceId"), logs=tuple(logs)))
+    return tuple(out)
+
+
+def diagnostic_categories(body: Any) -> tuple[str, ...]:
+    names = []
+    for item in _items(body, "diagnostic settings categories"):
+        props = item.get("properties") or {}
+        if props.get("categoryType", "Logs") == "Logs" and isinstance(item.get("name"), str):
+            names.append(item["name"])
+    return tuple(names)
+
+
+def private_endpoint_connection(item: Mapping[str, Any]) -> PrivateEndpointConnection:
+    """One connection as ARM lists it; the name is the connection's own (last id segment). Nested parts of
+    the wrong type count as absent: the connection is then not Approved, which is the safe reading."""
+    props = _mapping(item.get("properties"))
+    return PrivateEndpointConnection(
+        name=str(item.get("name") or item.get("id", "")).rsplit("/", 1)[-1],
+        status=_mapping(props.get("privateLinkServiceConnectionState")).get("status"),
+        private_endpoint_id=_mapping(props.get("privateEndpoint")).get("id"),
+        provisioning_state=props.get("provisioningState"),
+    )
+
+
+def private_endpoint_connections(resource: Mapping[str, Any]) -> tuple[PrivateEndpointConnection, ...]:
+    """Connections inline in a cache or cluster GET body (`properties.privateEndpointConnections`); the live
+    gateway and the rules' fallback read them through here. A non-object entry carries no connection."""
+    items = _mapping(resource.get("properties")).get("privateEndpointConnections")
+    if not isinstance(items, list):
+        return ()
+    return tuple(private_endpoint_connection(item) for item in items if isinstance(item, Mapping))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def snapshot(
+    resource: Mapping[str, Any],
+    *,
+    cache: ResourceId | None = None,
+    firewall: Any = None,
+    diagnostics: Any = None,
+    categories: Any = None,
+    linked_servers: Any = None,
+    read_at: datetime | None = None,
+) -> CacheSnapshot:
+    """Build a snapshot from raw bodies; a child body left as None stays None (= not read = unknown)."""
+    if not isinstance(resource, Mapping):
+        raise InvalidBody("cache: expected the JSON object of a cache GET")
+    if cache is None:
+        if "id" not in resource:
+            raise InvalidBody("cache: 'id' missing")
+        cache = parse_cache_id(resource["id"])
+    if not isinstance(resource.get("properties", {}), Mapping):
+        raise InvalidBody("cache: 'properties' must be an object")
+    return CacheSnapshot(
+        cache_id=cache,
+        resource=resource,
+        firewall_rules=firewall_rules(firewall) if firewall is not None else None,
+        private_endpoint_connections=private_endpoint_connections(resource),
+        diagnostic_settings=diagnostic_settings(diagnostics) if diagnostics is not None else None,
+        diagnostic_categories=diagnostic_categories(categories) if categories is not None else None,
+        linked_servers=tuple(_items(linked_servers, "linked servers")) if linked_servers is not None else None,
+        read_at=read_at or datetime.now(UTC),
+    )

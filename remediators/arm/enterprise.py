@@ -1,0 +1,212 @@
+"""Azure Managed Redis (`Microsoft.Cache/redisEnterprise`, api 2025-07-01) for the gateway: read a cluster
+with its databases into a snapshot, PATCH a cluster or a database, put a diagnostic setting on
+`databases/default`, list clusters.
+
+`Gateway` delegates here for `CacheKind.REDIS_ENTERPRISE` and lends its SDK plumbing (retry and correlation
+policies, bounded LRO polling, raw-JSON reads, error mapping), so both products behave the same towards ARM.
+Write bodies are raw JSON holding only what the step changes: the SDK's `ClusterUpdate` / `DatabaseUpdate`
+models would serialise whatever the caller set, and a dict keeps every write body reviewable. PATCHes are
+long-running with `Azure-AsyncOperation` (final-state-via azure-async-operation in the spec); our bounded
+poller follows the operation and then GETs the resource, so the result is the resource, not the status.
+
+Snapshot mapping: `resource` is the cluster GET body; `databases` the database bodies (camelCase, absent
+fields absent); `diagnostic_settings`/`diagnostic_categories` those of the `default` database, where Azure
+Monitor keeps a cluster's logs; `linked_servers` the geo-replication partners (linked databases of other
+clusters) with their cluster's location; `access_policy_assignments` the Entra data-access assignments on
+every database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
+
+from ..models import CacheSnapshot, ManualAction, PatchCache, PatchDatabase, PutDiagnosticSetting, Step
+from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, cache_of, parse_cache_id
+from .errors import ArmError
+from .pipeline import ResponseInfo, raw_json
+from .polling import BoundedArmPolling
+
+if TYPE_CHECKING:
+    from .gateway import ApplyResult, Gateway
+
+log = logging.getLogger(__name__)
+
+DIAGNOSTICS_DATABASE = "default"  # Azure Managed Redis has one database, and its logs are configured there
+
+
+
+class EnterpriseGateway:
+    """The redisEnterprise half of `Gateway`; every failure is an `ArmError`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self._lock = threading.Lock()
+        self._clients: dict[str, RedisEnterpriseManagementClient] = {}
+
+    def _client(self, subscription_id: str) -> RedisEnterpriseManagementClient:
+        with self._lock:
+            client = self._clients.get(subscription_id)
+            if client is None:
+                client = RedisEnterpriseManagementClient(self.gw.credential, subscription_id,
+                                                         **self.gw._client_kwargs())
+                self._clients[subscription_id] = client
+            return client
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
+        from .bodies import private_endpoint_connections
+
+        gw, client = self.gw, self._client(cache.subscription_id)
+        rg, name = cache.resource_group, cache.name
+        resource = gw._call(lambda: client.redis_enterprise.get(rg, name, cls=raw_json, **gw._timeouts))
+        if not isinstance(resource, dict):
+            raise ArmError("transient", "ARM returned an empty body for the cluster", code="EmptyBody")
+        dbs = self._databases(cache)
+        props = resource.get("properties") or {}
+        connections = private_endpoint_connections(resource)
+        with_dns = getattr(gw, "_with_dns_zone_groups", None)
+        if "private_dns_zone_groups" in needs and with_dns is not None \
+                and str(props.get("publicNetworkAccess")).lower() != "disabled":
+            connections = with_dns(connections)
+        settings = categories = None
+        has_default = any(_name(d).lower() == DIAGNOSTICS_DATABASE for d in dbs)
+        if has_default and ("diagnostic_settings" in needs or "diagnostic_categories" in needs):
+            settings, categories = self._diagnostics(cache, needs)
+        return CacheSnapshot(
+            cache_id=cache,
+            resource=resource,
+            private_endpoint_connections=connections,
+            diagnostic_settings=settings,
+            diagnostic_categories=categories,
+            linked_servers=self._partners(cache, dbs) if "linked_servers" in needs else None,
+            databases=dbs,
+            access_policy_assignments=(
+                self._assignments(cache, dbs) if "access_policy_assignments" in needs else None
+            ),
+            read_at=datetime.now(UTC),
+        )
+
+    def _databases(self, cache: ResourceId) -> tuple[dict[str, Any], ...]:
+        gw, client = self.gw, self._client(cache.subscription_id)
+        items = gw._call(lambda: list(client.databases.list_by_cluster(cache.resource_group, cache.name,
+                                                                       **gw._timeouts)))
+        # serialize(keep_readonly=True) gives the REST shape back, omitting what ARM did not send.
+        return tuple(_with_name(i.serialize(keep_readonly=True)) for i in items)
+
+    def _diagnostics(self, cache: ResourceId, needs: frozenset[str]) -> tuple[Any, Any]:
+        return self.gw.read_diagnostics(database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs)
+
+    def _assignments(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        gw, client = self.gw, self._client(cache.subscription_id)
+        out: list[dict[str, Any]] = []
+        for db in dbs:
+            db_name = _name(db)
+            items = gw._call(lambda n=db_name: list(client.access_policy_assignment.list(
+                cache.resource_group, cache.name, n, **gw._timeouts)))
+            out.extend(i.serialize(keep_readonly=True) for i in items)
+        return tuple(out)
+
+    def _partners(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        """Linked databases on other clusters, each with its cluster's location (None when that cluster
+        cannot be read: the residency rule then reports `unknown`, never compliant)."""
+
+        own = cache.key + "/databases/"
+        out: list[dict[str, Any]] = []
+        for db in dbs:
+            geo = (db.get("properties") or {}).get("geoReplication") or {}
+            for link in geo.get("linkedDatabases") or ():
+                link_id = str(link.get("id") or "")
+                if not link_id or link_id.lower().startswith(own):
+                    continue
+                try:
+                    partner = cache_of(link_id)
+                except InvalidResourceId:
+                    out.append({"id": link_id, "name": link_id, "location": None})
+                    continue
+                location = None
+                try:
+                    client = self._client(partner.subscription_id)
+                    body = self.gw._call(lambda p=partner, c=client: c.redis_enterprise.get(
+                        p.resource_group, p.name, cls=raw_json, **self.gw._timeouts))
+                    location = (body or {}).get("location")
+                except ArmError as exc:
+                    if exc.kind not in ("gone", "blocked", "invalid"):
+                        raise
+                    log.warning("geo-replication partner %s not readable: %s", link_id, exc)
+                out.append({"id": link_id, "name": partner.name, "location": location})
+        return tuple(out)
+
+    def list_clusters(self, scope: Scope) -> list[ResourceId]:
+        gw, client = self.gw, self._client(scope.subscription_id)
+        rg = scope.resource_group
+        if rg is None:
+            items = gw._call(lambda: list(client.redis_enterprise.list(**gw._timeouts)))
+        else:
+            items = gw._call(lambda: list(client.redis_enterprise.list_by_resource_group(rg, **gw._timeouts)))
+        out: list[ResourceId] = []
+        for item in items:
+            try:
+                out.append(parse_cache_id(str(item.id)))
+            except InvalidResourceId as exc:
+                log.warning("skipping a listed cluster with an unexpected id %r: %s", item.id, exc)
+        return out
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
+        if cache.kind is not CacheKind.REDIS_ENTERPRISE:
+            raise ArmError("invalid", f"{cache} is not an Azure Managed Redis cluster", code="WrongResourceType")
+        if isinstance(step, PatchDatabase):
+            return self._patch(cache, step, step.database)
+        if isinstance(step, PatchCache):
+            return self._patch(cache, step, None)
+        if isinstance(step, PutDiagnosticSetting):
+            return self._put_setting(database_id(cache, DIAGNOSTICS_DATABASE), step)
+        if isinstance(step, ManualAction):
+            raise ArmError("invalid", f"a manual action cannot be applied: {step.reason}", code="ManualAction")
+        raise ArmError("invalid", f"{type(step).__name__} does not apply to Azure Managed Redis",
+                       code="UnsupportedStep")
+
+    def _patch(self, cache: ResourceId, step: PatchCache, database: str | None) -> ApplyResult:
+
+        gw, client = self.gw, self._client(cache.subscription_id)
+        body = json.dumps(dict(step.body)).encode("utf-8")
+        info = ResponseInfo()
+        polling = BoundedArmPolling(gw.polling_interval, time.monotonic() + gw.lro_wait_seconds, **gw._timeouts)
+        common: dict[str, Any] = {"content_type": "application/json", "cls": raw_json, "polling": polling,
+                                  "raw_response_hook": info, **gw._timeouts}
+        rg, name = cache.resource_group, cache.name
+        if database is None:
+            poller = gw._call(lambda: client.redis_enterprise.begin_update(rg, name, body, **common))
+        else:
+            poller = gw._call(lambda: client.databases.begin_update(rg, name, database, body, **common))
+        return gw.finish_lro(poller, info)
+
+
+    def _put_setting(self, target: str, step: PutDiagnosticSetting) -> ApplyResult:
+        """The same body as the gateway's setting on a cache, on the database's id."""
+        return self.gw.put_diagnostic_setting(target, target.split("/")[2], step)
+
+
+def database_id(cache: ResourceId, database: str) -> str:
+    return f"{cache.arm_id}/databases/{database}"
+
+
+def _name(db: Mapping[str, Any]) -> str:
+    return str(db.get("name") or str(db.get("id") or "").rsplit("/", 1)[-1]).rsplit("/", 1)[-1]
+
+
+def _with_name(body: dict[str, Any]) -> dict[str, Any]:
+    """List answers may name a database `cluster/default`; keep the database's own name."""
+    if isinstance(body.get("name"), str):
+        body["name"] = body["name"].rsplit("/", 1)[-1]
+    return body

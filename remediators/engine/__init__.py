@@ -1,0 +1,1 @@
+"""Event intake and the reconcile of one cache."""

@@ -1,0 +1,577 @@
+"""Reconcile one cache: lease, fresh read, pure evaluation, safe plan, audited writes (design section 1).
+
+The event that led here is only a hint. Every decision is made on state read from ARM under the per-cache
+lease, so duplicates, reordering, replays, concurrent workers and forged events cannot make it do harm.
+Every way out of `reconcile` leaves an audit record: remediated, deferred (re-enqueued), blocked, gone,
+skipped (dry-run/exempt) or manual.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ..arm.gateway import ArmError, Gateway
+from ..arm.pipeline import arm_correlation
+from ..baseline import Baseline
+from ..inputs import is_scan, snapshot_inputs
+from ..models import (
+    Actor,
+    CacheChange,
+    CacheSnapshot,
+    DeleteFirewallRule,
+    Finding,
+    FirewallFix,
+    IgnoredEvent,
+    ManualAction,
+    PatchCache,
+    PatchDatabase,
+    PutDiagnosticSetting,
+    PutFirewallRule,
+    PutMetricAlert,
+    Status,
+    Step,
+)
+from ..planning.redis import check_plan_safety, plan
+from ..resource_ids import CacheKind, ResourceId
+from ..state.limits import SafetyGuard
+from ..state.store import CacheLease, StateStore
+from ..workitem import WorkItem
+
+log = logging.getLogger("redis_warden.engine")
+
+# Azure Cache for Redis and Azure Managed Redis clusters (their databases are reconciled with the cluster).
+EVALUATED_KINDS = frozenset({CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE})
+MAX_VISIBILITY_SECONDS = 7 * 86400 - 1  # a queue message's longest visibility delay
+MAX_PASSES = 3  # re-read and re-plan when ARM's state moved under us (stale firewall list)
+_REPLAN = object()
+
+
+class Outcome(StrEnum):
+    COMPLIANT = "compliant"  # nothing to write (open findings may remain: audit-only, manual, exempt)
+    REMEDIATED = "remediated"
+    DRY_RUN = "dry-run"
+    DEFERRED = "deferred"
+    BLOCKED = "blocked"
+    GONE = "gone"
+    NOT_EVALUATED = "not-evaluated"
+    IGNORED = "ignored"
+    GAVE_UP = "gave-up"
+
+
+class AuditSink(Protocol):
+    def record(self, kind: str, **fields: Any) -> Mapping[str, Any]: ...
+
+
+class Deferrer(Protocol):
+    """Where deferred work goes: the `warden-work` queue in the app, an in-memory retry list in the CLI."""
+
+    def defer(self, item: WorkItem, delay_seconds: int) -> None: ...
+
+    def give_up(self, item: WorkItem, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DryRunPolicy:
+    """Dry-run is the OR of every source; a request can only make it drier (design section 4)."""
+
+    app_setting: bool
+    baseline: bool
+
+    def sources(self, item: WorkItem) -> tuple[str, ...]:
+        found = []
+        if self.app_setting:
+            found.append("app-setting:WARDEN_DRY_RUN")
+        if self.baseline:
+            found.append("baseline:dryRun")
+        if item.dry_run:
+            found.append(f"request:{item.trigger.get('source', item.reason)}")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class DeferPolicy:
+    base_seconds: int = 30
+    max_seconds: int = 900
+    budget_seconds: int = 3600
+
+    def delay(self, attempt: int, retry_after: float | None) -> int:
+        backoff = min(self.base_seconds * (2 ** min(attempt, 10)), self.max_seconds)
+        if retry_after is not None:
+            # ARM's Retry-After wins even beyond max_seconds: coming back earlier only earns another 429.
+            backoff = max(backoff, int(retry_after + 0.999))
+        return max(1, min(backoff, MAX_VISIBILITY_SECONDS))
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    outcome: Outcome
+    cache: ResourceId
+    findings: tuple[Finding, ...] = ()
+    writes: int = 0
+    detail: str = ""
+
+
+@dataclass
+class _Run:
+    """Per-reconcile context passed to the audit helpers."""
+
+    item: WorkItem
+    snapshot: CacheSnapshot | None = None
+    last_seen: Mapping[str, Any] | None = None
+    writes: int = 0
+    blocked: list[str] = field(default_factory=list)
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # on every ARM call we make
+    # Set when the last pass ended after successful writes: the next pass only confirms them, so child
+    # lists no applied step could have changed are carried over instead of listed again.
+    confirming: bool = False
+    touched: set[str] = field(default_factory=set)  # snapshot inputs our applied steps changed
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        baseline: Baseline,
+        gateway: Gateway,
+        state: StateStore,
+        audit: AuditSink,
+        deferrer: Deferrer,
+        subscriptions: frozenset[str],
+        dry_run: DryRunPolicy,
+        own_identity: Actor,
+        record_upn: bool = False,
+        defer_policy: DeferPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        safety: SafetyGuard | None = None,
+    ) -> None:
+        self.baseline = baseline
+        self.gateway = gateway
+        self.state = state
+        self.audit = audit
+        self.deferrer = deferrer
+        self.subscriptions = subscriptions
+        self.dry_run = dry_run
+        self.own = own_identity
+        self.record_upn = record_upn
+        self.defer_policy = defer_policy or DeferPolicy()
+        self.clock = clock
+        # Breaker, flap guard and open intents (remediators.state.limits); never used on a dry-run path.
+        self.safety = safety or SafetyGuard(state, audit, clock=clock)
+
+    # ------------------------------------------------------------------------------------------ events
+
+    def handle_event(
+        self, parsed: CacheChange | IgnoredEvent, *, dry_run: bool = False, source: str | None = None
+    ) -> Outcome:
+        """Turn one parsed event into at most one reconcile. Everything dropped here costs no ARM call.
+        `dry_run` (with the `source` that asked for it) can only make the run drier."""
+        if isinstance(parsed, IgnoredEvent):
+            self._ignored(parsed.event_id, parsed.reason, parsed.subject, parsed.actor)
+            return Outcome.IGNORED
+        change = parsed
+        if change.cache.subscription_id not in self.subscriptions:
+            self._ignored(change.event_id, "subscription not in WARDEN_SUBSCRIPTIONS", change.subject, change.actor)
+            return Outcome.IGNORED
+        if self._is_own(change.actor):
+            self._ignored(change.event_id, "own write (caller is redis-warden's identity)", change.subject,
+                          change.actor)
+            return Outcome.IGNORED
+        if self.state.event_seen(change.event_id):
+            self._ignored(change.event_id, "duplicate delivery (event id already handled)", change.subject,
+                          change.actor)
+            return Outcome.IGNORED
+        trigger = self._event_trigger(change)
+        if change.is_delete and change.touches_cache_itself:
+            self.audit.record("gone", cache_id=change.cache.arm_id, trigger=trigger,
+                              detail="cache deleted; nothing to remediate")
+            self.state.mark_event(change.event_id, Outcome.GONE)
+            return Outcome.GONE
+        flat = _flat_trigger(change)
+        if source:
+            flat["source"] = source
+        item = WorkItem(
+            cache=change.cache,
+            reason="event",
+            first_seen=self.clock(),
+            trigger={k: v for k, v in flat.items() if v},
+            dry_run=dry_run,
+        )
+        result = self.reconcile(item)
+        if not dry_run:  # a dry run must not use up the event: a later real run of it still acts
+            self.state.mark_event(change.event_id, result.outcome)
+        return result.outcome
+
+    def _is_own(self, actor: Actor) -> bool:
+        own = self.own
+        return bool(
+            (own.app_id and actor.app_id and own.app_id.lower() == actor.app_id.lower())
+            or (own.object_id and actor.object_id and own.object_id.lower() == actor.object_id.lower())
+        )
+
+    def _ignored(self, event_id: str | None, reason: str, subject: str | None, actor: Actor | None) -> None:
+        log.info("ignored event %s: %s (%s)", event_id, reason, subject)
+        self.audit.record(
+            "ignored-event",
+            trigger={"event_id": event_id, "actor": actor.minimal(self.record_upn) if actor else None},
+            detail=reason,
+            subject=subject,
+        )
+
+    def _event_trigger(self, change: CacheChange) -> dict[str, Any]:
+        return {
+            "event_id": change.event_id,
+            "type": change.event_type,
+            "correlation_id": change.correlation_id,
+            "subject": change.subject,
+            "actor": change.actor.minimal(self.record_upn),
+        }
+
+    # ------------------------------------------------------------------------------------------ reconcile
+
+    def reconcile(self, item: WorkItem) -> ReconcileResult:
+        cache = item.cache
+        if cache.subscription_id not in self.subscriptions:
+            self.audit.record("ignored-event", cache_id=cache.arm_id, trigger=_trigger(item),
+                              detail="work item for a subscription not in WARDEN_SUBSCRIPTIONS")
+            return ReconcileResult(Outcome.IGNORED, cache)
+        if cache.kind not in EVALUATED_KINDS:
+            self.audit.record("not-evaluated", cache_id=cache.arm_id, trigger=_trigger(item),
+                              detail=f"{cache.kind} is not evaluated by this version")
+            return ReconcileResult(Outcome.NOT_EVALUATED, cache)
+        lease = self.state.try_lease(cache)
+        if lease is None:
+            return self._defer(_Run(item), "lease held by another worker", retry_after=None)
+        run = _Run(item, last_seen=self.state.last_seen(cache))
+        with lease, arm_correlation(run.correlation_id):
+            self.safety.resume(cache, _trigger(item))  # a write left open by a worker that died
+            for attempt in range(MAX_PASSES):
+                result = self._pass(run, lease, first=attempt == 0)
+                if result is not None:
+                    return result
+            return self._defer(run, "cache state kept changing while remediating", retry_after=None)
+
+    def _pass(self, run: _Run, lease: CacheLease, *, first: bool) -> ReconcileResult | None:
+        """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us)."""
+        cache = run.item.cache
+        needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
+        carried = _carried_over(run, needs)
+        try:
+            snapshot = replace(self.gateway.read(cache, needs - carried.keys()), skipped_inputs=skipped, **carried)
+        except ArmError as exc:
+            return self._arm_failure(run, exc, step=None)
+        run.snapshot, run.confirming = snapshot, False
+        if (snapshot.provisioning_state or "").lower() != "succeeded":
+            return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)
+        findings = self.baseline.evaluate(snapshot, now=self.clock())
+        if first:
+            self._record_findings(run, findings)
+        the_plan = plan(self._fought(run, findings), snapshot)
+        check_plan_safety(snapshot, the_plan)
+        if first:
+            for step in the_plan.steps:
+                if isinstance(step, ManualAction):
+                    self.audit.record("manual-action-required", cache_id=cache.arm_id, rule=step.rule,
+                                      severity=_severity(findings, step.rule), trigger=_trigger(run.item),
+                                      detail=step.reason)
+        writes = the_plan.writes
+        if not writes:
+            self._save_seen(cache, findings)
+            outcome = Outcome.REMEDIATED if run.writes else Outcome.COMPLIANT
+            if run.blocked:
+                outcome = Outcome.BLOCKED
+            return ReconcileResult(outcome, cache, findings, run.writes)
+        sources = self.dry_run.sources(run.item)
+        if sources:
+            for step in writes:
+                for part in _per_rule(step, findings):
+                    self.audit.record("skipped-dry-run", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                                      dry_run_source=", ".join(sources), detail=_describe(step), **part)
+            self._save_seen(cache, findings)
+            return ReconcileResult(Outcome.DRY_RUN, cache, findings)
+        for step in writes:
+            if _step_rules(step) in run.blocked:
+                continue
+            held = self.safety.take_write_slot(cache, _trigger(run.item))  # the blast-radius breaker
+            if held is not None:
+                return self._defer(run, held, retry_after=None)
+            stop = self._apply(run, step, findings, lease)
+            if stop is _REPLAN:
+                return None
+            if isinstance(stop, ReconcileResult):
+                return stop
+        if run.blocked:
+            self._save_seen(cache, findings)
+            return ReconcileResult(Outcome.BLOCKED, cache, findings, run.writes)
+        # Writes were made: another pass re-reads, so the result reflects ARM's state rather than our intent
+        # and fixes ARM would not take in one request (split PATCHes) are applied in order.
+        run.confirming = True
+        return None
+
+    def _apply(
+        self, run: _Run, step: Step, findings: Sequence[Finding], lease: CacheLease
+    ) -> ReconcileResult | object | None:
+        """None: go on with the next step; `_REPLAN`: re-read and re-plan; a result: stop here."""
+        cache = run.item.cache
+        rule = _step_rules(step)
+        parts = _per_rule(step, findings)
+        common = {"cache_id": cache.arm_id, "trigger": _trigger(run.item), "arm_correlation_id": run.correlation_id,
+                  "detail": _describe(step)}
+
+        def record(kind: str, **fields: Any) -> None:
+            # One record per rule even when one ARM call fixes several, so each finding opens and closes alone.
+            for part in parts:
+                self.audit.record(kind, **common, **part, **fields)
+
+        self.safety.open_intent(cache, rules=[p["rule"] for p in parts], step=_describe(step),
+                                correlation_id=run.correlation_id)
+        record("remediation-started")
+        try:
+            result = self.gateway.apply(cache, step)
+        except ArmError as exc:
+            record("remediation-failed", request_id=exc.request_id, outcome=_err(exc))
+            self.safety.close_intent(cache)
+            if exc.kind in ("stale", "unsafe"):
+                return _REPLAN  # MAX_PASSES bounds the re-reads
+            if exc.kind in ("blocked", "invalid"):
+                for part in parts:
+                    self.audit.record("blocked", **{**common, "detail": f"ARM refused {_describe(step)}; not retried"},
+                                      **part, outcome=_err(exc), request_id=exc.request_id)
+                run.blocked.append(rule)
+                return None
+            return self._arm_failure(run, exc, step=step)
+        run.writes += 1
+        run.touched |= _inputs_changed_by(step)
+        record("remediated", request_id=result.request_id,
+               outcome={"status": "succeeded" if result.done else "accepted"})
+        self.safety.close_intent(cache)
+        self.safety.count_fix(cache, [p["rule"] for p in parts])
+        if not result.done:
+            return self._defer(run, "long-running operation still running", retry_after=None)
+        lease.renew()
+        return None
+
+    def _fought(self, run: _Run, findings: Sequence[Finding]) -> list[Finding]:
+        """The findings to plan from: outside dry-run, rules flapping on this cache are no longer fought."""
+        if self.dry_run.sources(run.item):
+            return list(findings)
+        return self.safety.guard(run.item.cache, findings, _trigger(run.item), run.blocked)
+
+    # ------------------------------------------------------------------------------------------ failures
+
+    def _arm_failure(self, run: _Run, exc: ArmError, *, step: Step | None) -> ReconcileResult:
+        cache = run.item.cache
+        if exc.kind == "gone":
+            self.audit.record("gone", cache_id=cache.arm_id, trigger=_trigger(run.item), request_id=exc.request_id,
+                              outcome=_err(exc), detail="cache not found (deleted)")
+            return ReconcileResult(Outcome.GONE, cache, writes=run.writes)
+        if exc.kind in ("blocked", "invalid"):
+            self.audit.record("blocked", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                              request_id=exc.request_id, outcome=_err(exc), detail="ARM refused the read; not retried")
+            return ReconcileResult(Outcome.BLOCKED, cache, writes=run.writes)
+        return self._defer(run, f"ARM {exc.kind}: {exc.code or exc.status}", retry_after=exc.retry_after,
+                           error=exc)
+
+    def _defer(self, run: _Run, why: str, *, retry_after: float | None,
+               error: ArmError | None = None) -> ReconcileResult:
+        item, cache = run.item, run.item.cache
+        now = self.clock()
+        elapsed = (now - item.first_seen).total_seconds()
+        if elapsed > self.defer_policy.budget_seconds:
+            reason = f"deferral budget of {self.defer_policy.budget_seconds}s exhausted: {why}"
+            self.audit.record("alert", cache_id=cache.arm_id, trigger=_trigger(item), detail=reason,
+                              outcome=_err(error) if error else None)
+            self.deferrer.give_up(item, reason)
+            return ReconcileResult(Outcome.GAVE_UP, cache, writes=run.writes, detail=reason)
+        delay = self.defer_policy.delay(item.attempt, retry_after)
+        # Enqueue first: if storage refuses, the exception makes the host retry this message, and the
+        # trail never claims a deferral that was not saved.
+        self.deferrer.defer(item.deferred(now=now, delay_seconds=delay), delay)
+        self.audit.record("deferred", cache_id=cache.arm_id, trigger=_trigger(item), detail=why,
+                          outcome=_err(error) if error else None, retry_in_seconds=delay, attempt=item.attempt + 1)
+        return ReconcileResult(Outcome.DEFERRED, cache, writes=run.writes, detail=why)
+
+    # ------------------------------------------------------------------------------------------ audit helpers
+
+    def _record_findings(self, run: _Run, findings: Sequence[Finding]) -> None:
+        cache = run.item.cache
+        for f in findings:
+            if f.status is Status.EXEMPT and f.exemption is not None:
+                ex = f.exemption
+                self.audit.record("skipped-exempt", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
+                                  before=f.before, trigger=_trigger(run.item), detail=f.reason,
+                                  exemption={"id": ex.id, "approver": ex.approver,
+                                             "expires": ex.expires.isoformat(),
+                                             "justification": ex.justification})
+            elif f.status in (Status.NON_COMPLIANT, Status.UNKNOWN):
+                self.audit.record("detected", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
+                                  before=f.before, after=f.after, trigger=_trigger(run.item),
+                                  drift_actor=self._drift_actor(run, f), finding_status=str(f.status),
+                                  effect=str(f.effect), detail=f.reason,
+                                  sku=run.snapshot.sku_name if run.snapshot else None)  # report: retirement
+
+    def _drift_actor(self, run: _Run, finding: Finding) -> Mapping[str, Any] | str:
+        """The event's caller, only when its write plausibly produced this drift: it touched the offending
+        resource, and the last-seen snapshot had this rule compliant. Otherwise `unknown`."""
+        trig = run.item.trigger
+        unknown = "unknown"  # the trail adds the correlation id, which finds the write in the Activity Log
+        subject = (trig.get("subject") or "").lower()
+        if not subject or not (trig.get("actor_oid") or trig.get("actor_appid")):
+            return unknown
+        actor = {k: v for k, v in (("oid", trig.get("actor_oid")), ("appid", trig.get("actor_appid"))) if v}
+        cache_id = run.item.cache.key
+        own_database = subject.startswith(cache_id + "/databases/") and "/providers/" not in subject
+        if subject == cache_id or own_database:  # an Azure Managed Redis database is judged with its cluster
+            seen = (run.last_seen or {}).get(finding.rule)
+            if seen is not None and seen.get("compliant") and seen.get("value") != _jsonable(finding.before):
+                return actor
+            return unknown
+        rem = finding.remediation
+        if isinstance(rem, FirewallFix) and subject.startswith(cache_id + "/firewallrules/"):
+            name = subject.rsplit("/", 1)[-1]
+            if name in {r.lower() for r in rem.remove}:
+                return actor
+        if finding.rule in ("diagnostic-logs", "amr-diagnostic-logs") \
+                and "/providers/microsoft.insights/diagnosticsettings/" in subject:
+            return actor
+        return unknown
+
+    def _save_seen(self, cache: ResourceId, findings: Sequence[Finding]) -> None:
+        self.state.save_seen(
+            cache, {f.rule: {"compliant": f.compliant, "value": _jsonable(f.before)} for f in findings}
+        )
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _flat_trigger(change: CacheChange) -> dict[str, str | None]:
+    return {
+        "event_id": change.event_id,
+        "type": change.event_type,
+        "correlation_id": change.correlation_id,
+        "subject": change.subject,
+        "actor_oid": change.actor.object_id,
+        "actor_appid": change.actor.app_id,
+    }
+
+
+def _trigger(item: WorkItem) -> dict[str, Any]:
+    t = dict(item.trigger)
+    out: dict[str, Any] = {"reason": item.reason, "attempt": item.attempt}
+    if "scan_id" in t:
+        out["scan_id"] = t["scan_id"]
+    for key in ("event_id", "type", "correlation_id", "subject", "source"):
+        if key in t:
+            out[key] = t[key]
+    actor = {k: v for k, v in (("oid", t.get("actor_oid")), ("appid", t.get("actor_appid"))) if v}
+    if actor:
+        out["actor"] = actor
+    return out
+
+
+# Child lists of an Azure Cache for Redis snapshot that a confirming pass may carry over, and the steps
+# that change each one. Everything else (the cache body, private endpoints, linked servers, Azure Managed
+# Redis databases) is read again on every pass.
+_CARRYABLE = {"firewall_rules": "firewall_rules", "diagnostic_settings": "diagnostic_settings",
+              "diagnostic_categories": "diagnostic_categories"}
+
+
+def _inputs_changed_by(step: Step) -> set[str]:
+    if isinstance(step, PutFirewallRule | DeleteFirewallRule):
+        return {"firewall_rules"}
+    if isinstance(step, PutDiagnosticSetting):
+        return {"diagnostic_settings"}
+    return set()
+
+
+def _carried_over(run: _Run, needs: frozenset[str]) -> dict[str, Any]:
+    """Snapshot fields a confirming pass reuses from the previous pass: lists it read that none of our
+    applied steps changed. A pass after a stale or refused write re-reads everything."""
+    previous = run.snapshot
+    if not run.confirming or previous is None or previous.cache_id.kind is not CacheKind.REDIS:
+        return {}
+    out = {}
+    for need, attr in _CARRYABLE.items():
+        value = getattr(previous, attr)
+        if need in needs and need not in run.touched and value is not None:
+            out[attr] = value
+    return out
+
+
+def _per_rule(step: Step, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """rule/severity/before/after for each rule a step serves: a merged PATCH reports each rule's own
+    fields; any other step serves exactly one rule."""
+    if isinstance(step, PatchCache) and len(step.rules) > 1:
+        return [{"rule": f.rule, "severity": str(f.severity), "before": f.before, "after": f.after}
+                for f in findings if f.rule in step.rules]
+    rule = _step_rules(step)
+    before, after = _step_change(step)
+    return [{"rule": rule, "severity": _severity(findings, rule), "before": before, "after": after}]
+
+
+def _severity(findings: Sequence[Finding], rule: str) -> str | None:
+    for f in findings:
+        if f.rule == rule or f.rule in rule.split(","):
+            return str(f.severity)
+    return None
+
+
+def _step_rules(step: Step) -> str:
+    if isinstance(step, PatchCache):
+        return ",".join(step.rules)
+    return step.rule
+
+
+def _step_change(step: Step) -> tuple[Any, Any]:
+    if isinstance(step, PatchCache):
+        return dict(step.before), dict(step.after)
+    if isinstance(step, PutFirewallRule):
+        return None, {"firewallRule": step.name, "startIP": step.start_ip, "endIP": step.end_ip}
+    if isinstance(step, DeleteFirewallRule):
+        return {"firewallRule": step.name, "startIP": step.start_ip, "endIP": step.end_ip}, None
+    if isinstance(step, PutDiagnosticSetting):
+        return None, {"diagnosticSetting": step.name, "workspaceId": step.workspace_id,
+                      "categories": list(step.categories), "categoryGroups": list(step.category_groups)}
+    if isinstance(step, PutMetricAlert):
+        return None, {"metricAlert": step.name, "metric": step.metric, "operator": step.operator,
+                      "threshold": step.threshold, "actionGroupId": step.action_group_id}
+    return None, None
+
+
+def _describe(step: Step) -> str:
+    if isinstance(step, PatchDatabase):
+        return f"PATCH database {step.database} properties {sorted(step.body.get('properties', {}))}"
+    if isinstance(step, PatchCache):
+        return f"PATCH cache properties {sorted(step.body.get('properties', {}))}"
+    if isinstance(step, PutFirewallRule):
+        extra = f" replacing {step.replaces}" if step.replaces else ""
+        return f"PUT firewall rule {step.name} {step.start_ip}-{step.end_ip}{extra}"
+    if isinstance(step, DeleteFirewallRule):
+        return f"DELETE firewall rule {step.name} {step.start_ip}-{step.end_ip}"
+    if isinstance(step, PutDiagnosticSetting):
+        return f"PUT diagnostic setting {step.name} to the configured workspace"
+    if isinstance(step, PutMetricAlert):
+        return f"PUT metric alert {step.name} ({step.metric} {step.operator} {step.threshold:g}) to the action group"
+    return step.reason
+
+
+def _err(exc: ArmError | None) -> dict[str, Any] | None:
+    if exc is None:
+        return None
+    return {"kind": exc.kind, "code": exc.code, "message": exc.message, "status": exc.status}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return str(value)

@@ -1,0 +1,1 @@
+"""Entry points: the CLI, the Functions triggers, the runtime wiring, scope scans."""

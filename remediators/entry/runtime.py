@@ -1,0 +1,152 @@
+"""Wiring: settings -> credential, SDK clients, storage, state, audit trail, engine. Built once per process.
+
+Function instances reuse one `Runtime` across invocations so SDK clients, connection pools and the token
+cache are shared, and a bad setting or baseline fails the first invocation loudly (and every one after),
+instead of half-working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError
+from azure.identity import DefaultAzureCredential
+from azure.storage.queue import QueueClient
+
+from ..arm.gateway import Gateway
+from ..audit import AuditTrail, open_trail
+from ..baseline import Baseline, load_baseline, settings_defaults
+from ..engine.reconcile import DeferPolicy, DryRunPolicy, Engine
+from ..models import Actor
+from ..settings import EVENTS_QUEUE, WORK_QUEUE, Settings
+from ..state.baseline_ledger import note_baseline
+from ..state.breaker import SafetyLimits
+from ..state.limits import SafetyGuard
+from ..state.storage import StorageClients, send_text
+from ..state.store import StateStore
+from ..workitem import WorkItem
+
+
+class QueueDeferrer:
+    """Deferral = the WorkItem re-enqueued on `warden-work` with a visibility delay (never a sleep)."""
+
+    def __init__(self, work: QueueClient, poison: QueueClient) -> None:
+        self.work = work
+        self.poison = poison
+
+    def defer(self, item: WorkItem, delay_seconds: int) -> None:
+        send_text(self.work, item.to_json(), visibility_timeout=min(delay_seconds, 7 * 86400 - 1))
+
+    def give_up(self, item: WorkItem, reason: str) -> None:
+        send_text(self.poison, item.to_json())
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    baseline: Baseline
+    credential: TokenCredential
+    gateway: Gateway
+    storage: StorageClients
+    state: StateStore
+    audit: AuditTrail
+    engine: Engine
+    own: Actor
+
+    def queue(self, name: str) -> QueueClient:
+        return self.storage.queue(name)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        credential: TokenCredential | None = None,
+        audit: AuditTrail | None = None,
+        deferrer: Any = None,
+        clock: Any = None,
+    ) -> Runtime:
+        baseline = load_baseline(
+            settings.baseline_source,
+            defaults=settings_defaults(settings.log_analytics_workspace_id, settings.action_group_id),
+        )
+        credential = credential or DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+        gateway = Gateway(settings.arm_endpoint, credential, lro_wait_seconds=settings.lro_wait_seconds)
+        if settings.storage is None:
+            raise ValueError("AzureWebJobsStorage: required")
+        storage = StorageClients(settings.storage, credential)
+        state = StateStore(storage)
+        state.ensure()
+        own = gateway.own_identity()
+        if settings.azure_client_id and not own.app_id:
+            own = Actor(object_id=own.object_id, app_id=settings.azure_client_id)
+        if audit is None:
+            audit = open_trail(
+                audit_file=settings.audit_file,
+                blob_service=None if settings.audit_file else storage.blob_service,
+                container=settings.audit_container,
+                checkpoint_container=settings.checkpoint_container,
+                signing_key=settings.signing_key,
+                baseline_hash=baseline.version_hash,
+                our_identity=own.minimal(),
+                record_upn=settings.record_upn,
+            )
+        # Once per new baseline across all instances: the `baseline-changed` record with the diff.
+        note_baseline(state.baseline_ledger(), audit, baseline, **({"clock": clock} if clock else {}))
+        if deferrer is None:
+            work, poison = storage.queue(WORK_QUEUE), storage.queue(WORK_QUEUE + "-poison")
+            for q in (work, poison, storage.queue(EVENTS_QUEUE)):
+                with contextlib.suppress(ResourceExistsError):
+                    q.create_queue()
+            deferrer = QueueDeferrer(work, poison)
+        engine = Engine(
+            baseline=baseline,
+            gateway=gateway,
+            state=state,
+            audit=audit,
+            deferrer=deferrer,
+            subscriptions=settings.subscriptions,
+            dry_run=DryRunPolicy(app_setting=settings.dry_run, baseline=baseline.dry_run),
+            own_identity=own,
+            record_upn=settings.record_upn,
+            defer_policy=DeferPolicy(
+                base_seconds=settings.defer_base_seconds, budget_seconds=settings.defer_budget_seconds
+            ),
+            **({"clock": clock} if clock else {}),
+            safety=SafetyGuard(state, audit, SafetyLimits.from_settings(settings),
+                               **({"clock": clock} if clock else {})),
+        )
+        return cls(settings, baseline, credential, gateway, storage, state, audit, engine, own)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime(env: Mapping[str, str] | None = None) -> Runtime:
+    """The process-wide runtime, built on first use from the app settings."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime.build(Settings.from_env(env if env is not None else os.environ))
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the process-wide runtime (tests and the dev host reload settings with it)."""
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.audit.close()
+        _runtime = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,146 @@
+"""Enumerate a scope into WorkItems: queued for the workers (HTTP, timer) or reconciled in-process (CLI).
+
+A scan is only a list of caches to look at; each cache is then reconciled exactly like an event would make
+it, under its lease. The last cache done writes `scan-finished` and a checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..engine.reconcile import Outcome, ReconcileResult
+from ..resource_ids import Scope
+from ..settings import WORK_QUEUE
+from ..state.storage import send_text
+from ..workitem import WorkItem
+from .runtime import Runtime
+
+
+class ScopeNotAllowed(PermissionError):
+    """The scope's subscription is not in WARDEN_SUBSCRIPTIONS."""
+
+
+def check_scope(rt: Runtime, scope: Scope) -> None:
+    if scope.subscription_id.lower() not in rt.settings.subscriptions:
+        raise ScopeNotAllowed(f"subscription {scope.subscription_id} is not in WARDEN_SUBSCRIPTIONS")
+
+
+def scan_items(rt: Runtime, scope: Scope, *, scan_id: str, dry_run: bool, source: str) -> list[WorkItem]:
+    check_scope(rt, scope)
+    caches = [scope.cache] if scope.cache is not None else rt.gateway.list_caches(scope)
+    now = datetime.now(UTC)
+    return [
+        WorkItem(cache=c, reason="scan", first_seen=now, trigger={"scan_id": scan_id, "source": source},
+                 dry_run=dry_run)
+        for c in caches
+    ]
+
+
+def start_scan(rt: Runtime, scope: Scope, *, dry_run: bool, source: str) -> tuple[str, int]:
+    """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count)."""
+    scan_id = str(uuid.uuid4())
+    items = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source=source)
+    rt.state.start_scan(scan_id, scope.arm_id, len(items), dry_run=dry_run)
+    rt.audit.record("scan-started", scan_id=scan_id, detail=f"{source} scan of {scope.arm_id}",
+                    trigger={"scan_id": scan_id, "source": source}, cache_count=len(items), dry_run=dry_run)
+    queue = rt.queue(WORK_QUEUE)
+    for item in items:
+        send_text(queue, item.to_json())
+    if not items:
+        finish_scan(rt, scan_id)
+    return scan_id, len(items)
+
+
+def finish_scan(rt: Runtime, scan_id: str) -> None:
+    progress = rt.state.scan(scan_id)
+    rt.audit.record("scan-finished", scan_id=scan_id, trigger={"scan_id": scan_id},
+                    outcomes=dict(progress.outcomes) if progress else {},
+                    cache_count=progress.total if progress else 0)
+    rt.audit.checkpoint()
+
+
+def record_scan_result(rt: Runtime, item: WorkItem, result: ReconcileResult) -> None:
+    """Count a scanned cache as done unless it was only deferred (its follow-up item carries the scan id)."""
+    scan_id = item.trigger.get("scan_id")
+    if not scan_id or result.outcome is Outcome.DEFERRED:
+        return
+    if rt.state.cache_done(scan_id, item.cache, str(result.outcome)):
+        finish_scan(rt, scan_id)
+
+
+# ---------------------------------------------------------------------------------------------- CLI scan
+
+
+@dataclass
+class MemoryDeferrer:
+    """Deferred items kept in memory for the CLI's bounded retry loop."""
+
+    pending: list[tuple[float, WorkItem]] = field(default_factory=list)
+    given_up: list[tuple[WorkItem, str]] = field(default_factory=list)
+
+    def defer(self, item: WorkItem, delay_seconds: int) -> None:
+        self.pending.append((time.monotonic() + delay_seconds, item))
+
+    def give_up(self, item: WorkItem, reason: str) -> None:
+        self.given_up.append((item, reason))
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    scan_id: str
+    results: tuple[ReconcileResult, ...]
+    still_deferred: tuple[WorkItem, ...]
+
+
+def run_scan(
+    rt: Runtime,
+    deferrer: MemoryDeferrer,
+    scope: Scope,
+    *,
+    dry_run: bool,
+    retry_for_seconds: float = 120.0,
+    progress: Callable[[int, int, ReconcileResult], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ScanReport:
+    """Reconcile every cache in scope in this process; deferred caches are retried until
+    `retry_for_seconds` has passed, then reported as still deferred."""
+    scan_id = str(uuid.uuid4())
+    items = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source="cli")
+    rt.audit.record("scan-started", scan_id=scan_id, detail=f"cli scan of {scope.arm_id}",
+                    trigger={"scan_id": scan_id, "source": "cli"}, cache_count=len(items), dry_run=dry_run)
+    final: dict[str, ReconcileResult] = {}
+    deadline = time.monotonic() + retry_for_seconds
+    queue = list(items)
+    total = len(items)
+    while True:
+        for item in queue:
+            result = rt.engine.reconcile(item)
+            if result.outcome is not Outcome.DEFERRED:
+                final[item.cache.key] = result
+                if progress:
+                    progress(len(final), total, result)
+        queue = []
+        if not deferrer.pending:
+            break
+        deferrer.pending.sort(key=lambda p: p[0])
+        due, item = deferrer.pending.pop(0)
+        if due > deadline:
+            deferrer.pending.append((due, item))
+            break
+        sleep(max(0.0, due - time.monotonic()))
+        queue = [item]
+    still = tuple(item for _, item in deferrer.pending)
+    deferrer.pending.clear()
+    outcomes: dict[str, int] = {}
+    for r in final.values():
+        outcomes[str(r.outcome)] = outcomes.get(str(r.outcome), 0) + 1
+    if still:
+        outcomes["deferred"] = len(still)
+    rt.audit.record("scan-finished", scan_id=scan_id, trigger={"scan_id": scan_id, "source": "cli"},
+                    outcomes=outcomes, cache_count=total)
+    rt.audit.checkpoint()
+    return ScanReport(scan_id, tuple(final.values()), still)

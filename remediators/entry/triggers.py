@@ -1,0 +1,123 @@
+"""What each Azure Functions trigger does, in plain Python so `function_app.py` stays a few lines each.
+
+Failure policy: a message we cannot parse is audited and dropped (retrying would not make it parse); a
+failure of our own dependencies (storage, audit sink) raises, so the host retries the message and, after
+`maxDequeueCount`, moves it to the poison queue, where `on_poison` raises an `alert`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ..arm.gateway import ArmError
+from ..events import parse_message
+from ..resource_ids import InvalidResourceId, parse_scope
+from ..settings import WORK_QUEUE
+from ..state.storage import send_text
+from ..workitem import InvalidWorkItem, WorkItem
+from .runtime import Runtime, get_runtime
+from .scan import ScopeNotAllowed, record_scan_result, start_scan
+
+log = logging.getLogger("redis_warden.triggers")
+
+MAX_SCAN_REQUEST_BYTES = 4096
+_SCAN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def on_resource_event(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
+    rt = rt or get_runtime()
+    for parsed in parse_message(body):
+        rt.engine.handle_event(parsed)
+    rt.audit.checkpoint_if_due()
+
+
+def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
+    rt = rt or get_runtime()
+    try:
+        item = WorkItem.from_json(body)
+    except InvalidWorkItem as exc:
+        rt.audit.record("ignored-event", detail=f"invalid work item dropped: {exc}",
+                        message_id=message_id, body_excerpt=body[:2000])
+        return
+    now = datetime.now(UTC)
+    if item.not_before and item.not_before > now:
+        # Visible early (e.g. re-enqueued by hand): put it back for the remaining time instead of sleeping.
+        send_text(rt.queue(WORK_QUEUE), item.to_json(),
+                  visibility_timeout=max(1, int((item.not_before - now).total_seconds() + 0.999)))
+        return
+    result = rt.engine.reconcile(item)
+    record_scan_result(rt, item, result)
+    rt.audit.checkpoint_if_due()
+
+
+def on_poison(queue_name: str, body: str, *, message_id: str, dequeue_count: int,
+              rt: Runtime | None = None) -> None:
+    rt = rt or get_runtime()
+    log.error("message %s reached %s after %d dequeues", message_id, queue_name, dequeue_count)
+    rt.audit.record("alert", detail=f"message reached {queue_name}; it was not processed and needs review",
+                    queue=queue_name, message_id=message_id, dequeue_count=dequeue_count,
+                    body_excerpt=body[:4000])
+
+
+def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
+    """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}."""
+    if len(body) > MAX_SCAN_REQUEST_BYTES:
+        return 413, {"error": f"request body larger than {MAX_SCAN_REQUEST_BYTES} bytes"}
+    try:
+        request = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return 400, {"error": "request body must be JSON: {\"scope\": \"<ARM id>\", \"dryRun\": true}"}
+    if not isinstance(request, dict):
+        return 400, {"error": "request body must be a JSON object"}
+    unknown = set(request) - {"scope", "dryRun"}
+    if unknown:
+        return 400, {"error": f"unknown fields: {', '.join(sorted(map(str, unknown)))}"}
+    dry_run = request.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        return 400, {"error": "dryRun must be true or false"}
+    try:
+        scope = parse_scope(request.get("scope"))
+    except InvalidResourceId as exc:
+        return 400, {"error": f"scope: {exc}"}
+    rt = rt or get_runtime()
+    try:
+        scan_id, count = start_scan(rt, scope, dry_run=dry_run, source="http-request")
+    except ScopeNotAllowed as exc:
+        log.warning("scan refused for %s: %s", caller or "unknown caller", exc)
+        return 403, {"error": str(exc)}
+    except ArmError as exc:
+        return 502, {"error": f"listing caches failed: ARM {exc.kind} {exc.code or ''}".strip()}
+    return 202, {"scanId": scan_id, "cacheCount": count}
+
+
+def get_scan(scan_id: str, *, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
+    if not _SCAN_ID.match(scan_id or ""):
+        return 400, {"error": "scan id must be a lowercase UUID"}
+    rt = rt or get_runtime()
+    progress = rt.state.scan(scan_id)
+    if progress is None:
+        return 404, {"error": f"no scan {scan_id}"}
+    return 200, progress.as_dict()
+
+
+def on_checkpoint_timer(*, rt: Runtime | None = None) -> None:
+    """Hourly: sign the heads of every chain, so records from instances that have since gone quiet are
+    covered by a checkpoint within the hour (design: "at least hourly when records were written")."""
+    rt = rt or get_runtime()
+    rt.audit.checkpoint()
+
+
+def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
+    """Nightly: one scan per allowlisted subscription, queued for the workers."""
+    rt = rt or get_runtime()
+    for sub in sorted(rt.settings.subscriptions):
+        try:
+            start_scan(rt, parse_scope(f"/subscriptions/{sub}"), dry_run=False, source="timer")
+        except ArmError as exc:
+            # One unreadable subscription must not stop the others; tonight's gap is on the record.
+            rt.audit.record("alert", detail=f"nightly scan of subscription {sub} could not list caches",
+                            outcome={"kind": exc.kind, "code": exc.code, "message": exc.message})

@@ -1,0 +1,1 @@
+"""Findings -> ordered, minimal, safety-checked ARM steps, one module per resource kind."""

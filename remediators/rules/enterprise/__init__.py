@@ -1,0 +1,1 @@
+"""Rules for Azure Managed Redis (`Microsoft.Cache/redisEnterprise`), one module per control."""

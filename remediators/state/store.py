@@ -1,0 +1,287 @@
+"""Shared state in Azure Storage: per-cache blob leases and the state table.
+
+Leases make "one reconcile per cache at a time" hold across function instances and the CLI: a blob lease is
+exclusive, expires on its own if a worker dies (so a crash cannot wedge a cache), and needs no extra service.
+The table keeps what must survive a process: which events were already handled (dedup), the last-seen
+snapshot of each cache (drift attribution) and scan progress. Each scan's progress is one row per cache, so
+workers finishing caches concurrently never contend on a single counter row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, UpdateMode
+from azure.storage.blob import BlobLeaseClient, ContainerClient
+
+from ..resource_ids import ResourceId
+from ..settings import LEASE_CONTAINER, STATE_TABLE
+from .baseline_ledger import BaselineLedger
+from .storage import StorageClients
+
+LEASE_SECONDS = 60  # Azure allows 15-60 s or infinite; finite so a dead worker's lease expires.
+_SWAP_ATTEMPTS = 50  # optimistic-concurrency retries on one counter row before giving up loudly
+T = TypeVar("T")
+_MAX_SNAPSHOT_CHARS = 30_000  # a table property holds at most 64 KiB (32K UTF-16 characters)
+
+
+def _acquired(lease: BlobLeaseClient) -> CacheLease | None:
+    try:
+        lease.acquire(lease_duration=LEASE_SECONDS)
+    except HttpResponseError as exc:  # a missing blob (404, ResourceNotFoundError) propagates to the caller
+        if exc.status_code == 409:  # LeaseAlreadyPresent: another worker holds it
+            return None
+        raise
+    return CacheLease(lease)
+
+
+def _row_key(text: str) -> str:
+    """Table keys may not contain / \\ # ? or control characters: hash anything untrusted."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheLease:
+    """A held per-cache lease. `renew` between long steps; `release` always (use as a context manager)."""
+
+    client: BlobLeaseClient
+    released: bool = False
+
+    def renew(self) -> None:
+        self.client.renew()
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        try:
+            self.client.release()
+        except HttpResponseError as exc:
+            # Lost or expired leases cannot be released; the lease ends by itself within LEASE_SECONDS.
+            if exc.status_code not in (409, 412):
+                raise
+
+    def __enter__(self) -> CacheLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    scan_id: str
+    scope: str
+    total: int
+    done: int
+    outcomes: Mapping[str, int]
+    started: str
+    dry_run: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scanId": self.scan_id,
+            "scope": self.scope,
+            "cacheCount": self.total,
+            "done": self.done,
+            "finished": self.finished,
+            "outcomes": dict(self.outcomes),
+            "started": self.started,
+            "dryRun": self.dry_run,
+        }
+
+
+class StateStore:
+    def __init__(self, clients: StorageClients) -> None:
+        self._clients = clients
+        self._leases: ContainerClient = clients.blob_service.get_container_client(LEASE_CONTAINER)
+        self._table: TableClient = clients.table(STATE_TABLE)
+        self._ready = False
+
+    def ensure(self) -> None:
+        """Create the lease container and state table if missing (idempotent, once per process)."""
+        if self._ready:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            self._leases.create_container()
+        with contextlib.suppress(ResourceExistsError):
+            self._clients.table_service.create_table(STATE_TABLE)
+        self._ready = True
+
+    def baseline_ledger(self) -> BaselineLedger:
+        """The row remembering the last baseline seen, for the once-only `baseline-changed` record."""
+        return BaselineLedger(self._table)
+
+    # ------------------------------------------------------------------------------------------ leases
+
+    def try_lease(self, cache: ResourceId) -> CacheLease | None:
+        """Take the cache's lease, or None when another worker holds it. One storage call per reconcile:
+        the lease blob is only created when the first acquire finds it missing."""
+        blob = self._leases.get_blob_client(_row_key(cache.key))
+        lease = BlobLeaseClient(blob)
+        try:
+            return _acquired(lease)
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceExistsError):  # another worker created it meanwhile
+                blob.upload_blob(b"", overwrite=False)
+            return _acquired(lease)
+
+    # ------------------------------------------------------------------------------------------ events
+
+    def event_seen(self, event_id: str) -> bool:
+        try:
+            self._table.get_entity("event", _row_key(event_id))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def mark_event(self, event_id: str, outcome: str) -> None:
+        """Record an event as handled, after its handling finished (or was handed to a WorkItem), so a
+        redelivery of the same event id is dropped while a crash before this point still retries."""
+        self._table.upsert_entity(
+            {"PartitionKey": "event", "RowKey": _row_key(event_id), "EventId": event_id[:512], "Outcome": outcome}
+        )
+
+    # ------------------------------------------------------------------------------------------ snapshots
+
+    def last_seen(self, cache: ResourceId) -> Mapping[str, Any] | None:
+        try:
+            entity = self._table.get_entity("snapshot", _row_key(cache.key))
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity["Body"])
+
+    def save_seen(self, cache: ResourceId, view: Mapping[str, Any]) -> None:
+        body = json.dumps(view, sort_keys=True, separators=(",", ":"))
+        if len(body) > _MAX_SNAPSHOT_CHARS:
+            body = json.dumps({"truncated": True})
+        self._table.upsert_entity(
+            {"PartitionKey": "snapshot", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id, "Body": body},
+            mode=UpdateMode.REPLACE,
+        )
+
+    # ------------------------------------------------------------------------------------------ counters
+
+    def read_row(self, partition: str, row: str) -> Mapping[str, Any] | None:
+        try:
+            return dict(self._table.get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+
+    def swap_row(
+        self, partition: str, row: str, change: Callable[[Mapping[str, Any] | None], tuple[T, Mapping[str, Any] | None]]
+    ) -> T:
+        """Read a row, let `change` decide (result, new properties or None for "no write"), and write it
+        only if nobody else wrote in between (etag match, or create-if-absent); on a lost race, re-read and
+        decide again. This is how concurrent workers count breaker and flap events exactly once."""
+        for _ in range(_SWAP_ATTEMPTS):
+            try:
+                entity = self._table.get_entity(partition, row)
+            except ResourceNotFoundError:
+                entity = None
+            result, new = change(dict(entity) if entity is not None else None)
+            if new is None:
+                return result
+            body = {**new, "PartitionKey": partition, "RowKey": row}
+            try:
+                if entity is None:
+                    self._table.create_entity(body)
+                else:
+                    self._table.update_entity(body, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError):
+                continue  # another worker wrote first: decide again on what it wrote
+            return result
+        raise RuntimeError(f"state row {partition}/{row}: still contended after {_SWAP_ATTEMPTS} attempts")
+
+    # ------------------------------------------------------------------------------------------ open intents
+
+    def open_intent(self, cache: ResourceId, intent: Mapping[str, Any]) -> None:
+        """Mark an ARM write on the cache as in flight (set before the write and its intent record)."""
+        self._table.upsert_entity(
+            {"PartitionKey": "intent", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id,
+             "Body": json.dumps(dict(intent), sort_keys=True, separators=(",", ":"))},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def open_intent_of(self, cache: ResourceId) -> Mapping[str, Any] | None:
+        """The write a previous reconcile left in flight (its process died), or None."""
+        try:
+            entity = self._table.get_entity("intent", _row_key(cache.key))
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity["Body"])
+
+    def clear_intent(self, cache: ResourceId) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity("intent", _row_key(cache.key))
+
+    # ------------------------------------------------------------------------------------------ scans
+
+    def start_scan(self, scan_id: str, scope: str, total: int, *, dry_run: bool) -> None:
+        self._table.create_entity(
+            {
+                "PartitionKey": "scan",
+                "RowKey": scan_id,
+                "Scope": scope,
+                "Total": total,
+                "DryRun": dry_run,
+                "Started": datetime.now(UTC).isoformat(),
+            }
+        )
+
+    def cache_done(self, scan_id: str, cache: ResourceId, outcome: str) -> bool:
+        """Record one cache of a scan as done. True exactly once per scan: for the caller that completes it
+        (it then writes `scan-finished` and a checkpoint)."""
+        self._table.upsert_entity(
+            {"PartitionKey": f"scan-{scan_id}", "RowKey": _row_key(cache.key), "Outcome": outcome}
+        )
+        progress = self.scan(scan_id)
+        if progress is None or not progress.finished:
+            return False
+        try:
+            self._table.create_entity({"PartitionKey": f"scan-{scan_id}", "RowKey": "~finished"})
+        except ResourceExistsError:
+            return False
+        return True
+
+    def scan(self, scan_id: str) -> ScanProgress | None:
+        try:
+            head = self._table.get_entity("scan", scan_id)
+        except ResourceNotFoundError:
+            return None
+        outcomes: dict[str, int] = {}
+        done = 0
+        for row in self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": f"scan-{scan_id}"}, select=["RowKey", "Outcome"]
+        ):
+            if row["RowKey"] == "~finished":
+                continue
+            done += 1
+            outcomes[row["Outcome"]] = outcomes.get(row["Outcome"], 0) + 1
+        return ScanProgress(
+            scan_id=scan_id,
+            scope=head["Scope"],
+            total=int(head["Total"]),
+            done=done,
+            outcomes=outcomes,
+            started=head["Started"],
+            dry_run=bool(head["DryRun"]),
+        )

@@ -1,0 +1,135 @@
+"""The package layout keeps its promises: no import cycle inside `remediators/`, and no module reaches into
+another module's private names. Both are read from the source with `ast`, so an import inside a function
+counts too: a cycle hidden in a function body is still a cycle in the design. Imports under
+`if TYPE_CHECKING:` are not run and are left out."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "remediators"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: dict[str, Path] = {_module_name(p): p for p in sorted((ROOT / PACKAGE).rglob("*.py"))}
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    is_package = MODULES[module].name == "__init__.py"
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(module: str) -> Iterator[tuple[str, str | None, int]]:
+    """(target module, imported name or None, line) for every import in `module`, at any depth."""
+    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            block.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, node)
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                if submodule in MODULES:
+                    yield submodule, None, node.lineno
+                else:
+                    yield target, alias.name, node.lineno
+
+
+def _graph() -> dict[str, set[str]]:
+    return {
+        module: {target for target, _, _ in _imports(module) if target in MODULES and target != module}
+        for module in MODULES
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component with more than one module (Tarjan), each as a sorted list."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph[node]):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The check above can fail: a two-module loop and a three-module loop are both reported."""
+    graph = {"a": {"b"}, "b": {"a"}, "c": {"d"}, "d": {"e"}, "e": {"c"}, "f": {"a"}}
+    assert _cycles(graph) == [["a", "b"], ["c", "d", "e"]]
+
+
+def _private_reaches() -> list[str]:
+    found = []
+    for module in MODULES:
+        tree = ast.parse(MODULES[module].read_text())
+        module_aliases: set[str] = set()
+        for target, name, line in _imports(module):
+            if name is not None and name.startswith("_") and not name.startswith("__"):
+                found.append(f"{module}:{line} imports {target}.{name}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                module_aliases.update(a.asname for a in node.names if a.asname and a.name in MODULES)
+            elif isinstance(node, ast.ImportFrom):
+                target = _resolve(module, node)
+                module_aliases.update(a.asname or a.name for a in node.names if f"{target}.{a.name}" in MODULES)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in module_aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{module}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_takes_another_modules_private_names() -> None:
+    assert _private_reaches() == []
+
+
+@pytest.mark.parametrize("kind", ["arm", "planning", "engine", "state", "entry", "rules/redis", "rules/enterprise"])
+def test_every_layer_is_a_package(kind: str) -> None:
+    assert (ROOT / PACKAGE / kind / "__init__.py").is_file()

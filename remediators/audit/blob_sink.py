@@ -81,7 +81,8 @@ def read_tail_line(container: ContainerClient, blob: str, size: int) -> bytes | 
 def head_from_line(line: bytes, segment: str) -> ChainHead:
     try:
         rec = json.loads(line)
-        return ChainHead(str(rec["chain"]), int(rec["seq"]), str(rec["hash"]), str(rec["time"]), segment)
+        return ChainHead(str(rec["chain"]), int(rec["seq"]), str(rec["hash"]), str(rec["time"]), segment,
+                         record=rec)
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditSinkError(f"the last record of {segment} is unreadable ({exc}); run `audit verify`") from exc
 

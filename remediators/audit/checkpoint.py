@@ -9,7 +9,6 @@ fingerprint with one pinned outside the audit storage.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,23 +17,19 @@ from typing import Any
 
 from .canonical import canonical_json, format_utc
 from .schema import ChainHead
-from .signing import ALGORITHM, Signer, fingerprint, verify_signature
+from .signing import ALGORITHM, Signer, b64url, fingerprint, unb64url, verify_signature
 
 CHECKPOINT_TYPE = "redis-warden/audit-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+# v2 adds `refused`: heads the checkpointer saw but would not sign (not written by a certified writer).
+CHECKPOINT_VERSION = 2
 
 
 def build_checkpoint(
-    heads: Iterable[ChainHead], *, time: datetime, writer: str, sink: str, signer: Signer
+    heads: Iterable[ChainHead], *, time: datetime, writer: str, sink: str, signer: Signer,
+    refused: Iterable[tuple[ChainHead, str]] = (),
 ) -> dict[str, Any]:
+    """Sign `heads`; `refused` lists heads that were seen but not signed, with the reason, so a verifier
+    knows the checkpointer did see those chains."""
     public_der = signer.public_key_der
     payload = {
         "type": CHECKPOINT_TYPE,
@@ -43,14 +38,18 @@ def build_checkpoint(
         "writer": writer,
         "sink": sink,
         "alg": ALGORITHM,
-        "public_key": _b64(public_der),
+        "public_key": b64url(public_der),
         "key_fingerprint": fingerprint(public_der),
         "chains": [
             {"chain": h.chain, "segment": h.segment, "seq": h.seq, "hash": h.hash}
             for h in sorted(heads, key=lambda h: h.chain)
         ],
+        "refused": [
+            {"chain": h.chain, "segment": h.segment, "seq": h.seq, "reason": reason}
+            for h, reason in sorted(refused, key=lambda pair: pair[0].chain)
+        ],
     }
-    return {"payload": payload, "signature": _b64(signer.sign(canonical_json(payload)))}
+    return {"payload": payload, "signature": b64url(signer.sign(canonical_json(payload)))}
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ class CheckedCheckpoint:
     fingerprint: str | None
     problem: str | None  # "bad-signature" | "unknown-key" | "malformed"
     message: str = ""
+    refused: tuple[str, ...] = ()  # chains seen but not signed (v2 checkpoints)
 
 
 def check_checkpoint(
@@ -81,13 +81,14 @@ def check_checkpoint(
     if payload.get("type") != CHECKPOINT_TYPE or payload.get("alg") != ALGORITHM:
         return bad("malformed", f"unsupported checkpoint type/alg {payload.get('type')!r}/{payload.get('alg')!r}", time)
     try:
-        public_der = _unb64(str(payload.get("public_key", "")))
-        signature = _unb64(str(doc.get("signature", "")))
+        public_der = unb64url(str(payload.get("public_key", "")))
+        signature = unb64url(str(doc.get("signature", "")))
         heads = tuple(
             ChainHead(chain=str(c["chain"]), seq=int(c["seq"]), hash=str(c["hash"]), time=time or "",
                       segment=str(c.get("segment", "")))
             for c in payload.get("chains", [])
         )
+        refused = tuple(str(c["chain"]) for c in payload.get("refused", []))
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         return bad("malformed", f"unreadable checkpoint: {exc}", time)
     fp = fingerprint(public_der)
@@ -97,4 +98,4 @@ def check_checkpoint(
         return bad("unknown-key", f"signed by key {fp}, which is not a pinned key", time, fp)
     if not verify_signature(public_der, canonical_json(payload), signature):
         return bad("bad-signature", "the signature does not match the checkpoint contents", time, fp)
-    return CheckedCheckpoint(location, time, heads, fp, None)
+    return CheckedCheckpoint(location, time, heads, fp, None, refused=refused)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from .export import Filter, run_export, run_show
 from .londontime import parse_uk_date
 from .reader import TrailSource, open_source
 from .report import run_report
-from .verify import run_verify
+from .verify import DEFAULT_MAX_CHECKPOINT_AGE, run_verify
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 
@@ -45,15 +45,22 @@ def _usage_error(exc: ValueError, err: TextIO | None) -> int:
 def audit_verify(
     *, file: str | None = None, blob_service: Any = None, container: str = "audit",
     checkpoint_container: str = "audit-checkpoints", key_fingerprint: str | Sequence[str] | None = None,
+    max_checkpoint_age_hours: float | None = None, now: datetime | None = None,
     out: TextIO | None = None, err: TextIO | None = None,
 ) -> int:
-    """`audit verify [--file PATH] [--key-fingerprint FP[,FP...]]` (several keys while one is rotated out)."""
+    """`audit verify [--file PATH] [--key-fingerprint FP[,FP...]] [--max-checkpoint-age HOURS]` (several
+    keys while one is rotated out; age 0 accepts a newest checkpoint of any age, for archived copies)."""
     fps = key_fingerprint.split(",") if isinstance(key_fingerprint, str) else key_fingerprint
+    if max_checkpoint_age_hours is not None and max_checkpoint_age_hours < 0:
+        return _usage_error(ValueError("--max-checkpoint-age must be 0 or more hours"), err)
+    max_age: timedelta | None = DEFAULT_MAX_CHECKPOINT_AGE
+    if max_checkpoint_age_hours is not None:
+        max_age = timedelta(hours=max_checkpoint_age_hours) if max_checkpoint_age_hours > 0 else None
     try:
         source = _source(file, blob_service, container, checkpoint_container)
     except ValueError as exc:
         return _usage_error(exc, err)
-    return run_verify(source, fps, out or sys.stdout)
+    return run_verify(source, fps, out or sys.stdout, now=now, max_checkpoint_age=max_age)
 
 
 def audit_export(

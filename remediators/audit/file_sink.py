@@ -61,7 +61,7 @@ def _head(line: bytes, chain: str, segment: str) -> ChainHead:
     try:
         rec = json.loads(line)
         return ChainHead(chain=chain, seq=int(rec["seq"]), hash=str(rec["hash"]), time=str(rec["time"]),
-                         segment=segment)
+                         segment=segment, record=rec)
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditSinkError(f"the last record of the audit file is unreadable ({exc}); run `audit verify`") from exc
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..models import Actor
 from .canonical import canonical_json, format_utc, sha256_hex, to_jsonable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # unsigned records (no signing key configured; every record before signatures)
+SIGNED_SCHEMA_VERSION = 2  # v1 + `writer_cert` and `sig`: a certified writer key signed the record's hash
 GENESIS = "0" * 64
 
 # Kinds that are about one cache: a record of these kinds without a cache id could not be reviewed.
@@ -39,7 +40,7 @@ RESERVED: frozenset[str] = frozenset(
     {
         "v", "chain", "seq", "time", "writer", "kind", "cache_id", "rule", "severity", "before", "after",
         "trigger", "drift_actor", "identity", "request_id", "outcome", "baseline", "detail", "prev_hash",
-        "hash",
+        "hash", "writer_cert", "sig",
     }
 )
 # Claims that identify a person by name (UK GDPR): kept only with WARDEN_RECORD_UPN=true.
@@ -62,6 +63,16 @@ class ChainHead:
     hash: str
     time: str
     segment: str = ""  # blob name or file name holding that record
+    # The stored record itself, when the sink read it: a checkpoint signs a head only after checking it.
+    record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+class RecordSigner(Protocol):
+    """What `build_record` needs to sign: the writer's certificate and a signature over a record hash."""
+
+    cert: Mapping[str, Any]
+
+    def sign_record(self, record_hash: str) -> str: ...
 
 
 def minimise_actor(actor: Actor | Mapping[str, Any] | None, record_upn: bool) -> dict[str, Any] | None:
@@ -105,7 +116,8 @@ def _drift_actor(
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
-    return sha256_hex(canonical_json({k: v for k, v in record.items() if k != "hash"}))
+    """SHA-256 over every field but `hash` and `sig` (the signature is over this hash)."""
+    return sha256_hex(canonical_json({k: v for k, v in record.items() if k not in ("hash", "sig")}))
 
 
 def build_record(
@@ -130,8 +142,10 @@ def build_record(
     outcome: Mapping[str, Any] | None = None,
     detail: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    signer: RecordSigner | None = None,
 ) -> dict[str, Any]:
-    """A complete, hashed record. Raises RecordError for anything a reviewer could not rely on."""
+    """A complete, hashed record, signed (schema v2) when a writer key is given. Raises RecordError for
+    anything a reviewer could not rely on."""
     if kind not in KINDS:
         raise RecordError(f"unknown audit kind {kind!r}")
     if kind in CACHE_KINDS and not cache_id:
@@ -148,7 +162,7 @@ def build_record(
         raise RecordError("outcome must be a mapping such as {'code': ..., 'message': ...}")
 
     record: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
+        "v": SIGNED_SCHEMA_VERSION if signer is not None else SCHEMA_VERSION,
         "chain": chain,
         "seq": seq,
         "time": format_utc(time),
@@ -176,7 +190,11 @@ def build_record(
             value = minimise_actor(value, record_upn)
         if value is not None:
             record[key] = to_jsonable(value)
+    if signer is not None:
+        record["writer_cert"] = to_jsonable(signer.cert)
     record["hash"] = record_hash(record)
+    if signer is not None:
+        record["sig"] = signer.sign_record(record["hash"])
     return record
 
 

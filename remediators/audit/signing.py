@@ -9,6 +9,7 @@ fingerprint is pinned outside the audit storage; a checkpoint carrying any other
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +35,16 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes:
         """Raw r||s signature (64 bytes) over SHA-256 of `data`."""
         ...
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, as JOSE spells keys and signatures."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    """Inverse of `b64url`; raises binascii.Error / ValueError for text that is not base64url."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def fingerprint(public_key_der: bytes) -> str:

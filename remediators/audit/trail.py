@@ -20,13 +20,15 @@ from ..models import Actor
 from .canonical import parse_utc
 from .checkpoint import build_checkpoint
 from .naming import checkpoint_blob_name, default_writer_id, safe_writer_id
-from .schema import GENESIS, ChainHead, build_record
-from .signing import Signer, load_signer
+from .schema import GENESIS, ChainHead, build_record, record_hash
+from .signing import Signer, fingerprint, load_signer
 from .sink import Sink
+from .writer_key import RecordTrust, WriterKey, is_signed_format
 
 logger = logging.getLogger("redis_warden.audit")
 LOG_PREFIX = "audit-record "
 CHECKPOINT_INTERVAL = timedelta(hours=1)
+MAX_ALERTED_HEADS = 50  # heads named in one refusal alert (all are counted)
 
 
 def _utcnow() -> datetime:
@@ -56,6 +58,8 @@ class AuditTrail:
         self._uncovered_since: datetime | None = None  # first record not yet under a checkpoint
         self._written = 0
         self._closed = False
+        self._writer_key: WriterKey | None = None  # made on the first record: one signing-key call
+        self._alerted: set[tuple[str, int, str]] = set()  # refused heads already alerted by this process
 
     def set_baseline_hash(self, baseline_hash: str) -> None:
         """After a `baseline-changed` record, later records carry the new version."""
@@ -113,11 +117,14 @@ class AuditTrail:
                 outcome=outcome,
                 detail=detail,
                 extra=extra,
+                signer=self._writer_key,
             )
 
         with self._lock:
             if self._closed:
                 raise RuntimeError("the audit trail is closed")
+            if self.signer is not None and self._writer_key is None:
+                self._writer_key = WriterKey(self.writer_id, self.signer, self._now())
             record, _ = self.sink.append(make)
             self._written += 1
             if self._uncovered_since is None:
@@ -134,15 +141,41 @@ class AuditTrail:
         with self._lock:
             written_before = self._written
         now = self._now()
-        heads = self.sink.heads()
-        doc = build_checkpoint(heads, time=now, writer=self.writer_id, sink=self.sink.location, signer=self.signer)
+        trust = RecordTrust({fingerprint(self.signer.public_key_der)})
+        heads: list[ChainHead] = []
+        refused: list[tuple[ChainHead, str]] = []
+        for head in self.sink.heads():
+            why = head_problem(head, trust)
+            if why is None:
+                heads.append(head)
+            else:
+                refused.append((head, why))
+        doc = build_checkpoint(heads, time=now, writer=self.writer_id, sink=self.sink.location, signer=self.signer,
+                               refused=refused)
         where = self.sink.write_checkpoint(doc, checkpoint_blob_name(now, self.writer_id))
         with self._lock:
             if self._written == written_before:
                 self._uncovered_since = None
-        logger.info("audit checkpoint %s: %d chains", where, len(heads),
+        logger.info("audit checkpoint %s: %d chains, %d refused", where, len(heads), len(refused),
                     extra={"audit_checkpoint": doc["payload"]})
+        self._alert_refused(refused)
         return MappingProxyType(doc)
+
+    def _alert_refused(self, refused: list[tuple[ChainHead, str]]) -> None:
+        """One `alert` naming every head this process newly refused to sign (one record, not one per head:
+        right after an upgrade every schema-v1 chain's head is refused, and that is one thing to review)."""
+        new = [(h, why) for h, why in refused if (h.chain, h.seq, h.hash) not in self._alerted]
+        if not new:
+            return
+        self._alerted.update((h.chain, h.seq, h.hash) for h, _ in new)
+        self.record(
+            "alert",
+            detail=f"checkpoint refused to sign the head of {len(new)} chain(s): not written by a certified "
+                   "warden writer (planted or forged records, or chains from before record signatures)",
+            heads=[{"chain": h.chain, "segment": h.segment, "seq": h.seq, "hash": h.hash, "reason": why}
+                   for h, why in new[:MAX_ALERTED_HEADS]],
+            refused_count=len(new),
+        )
 
     def checkpoint_if_due(self, interval: timedelta = CHECKPOINT_INTERVAL) -> Mapping[str, Any] | None:
         """Checkpoint when this process wrote records that have waited `interval` without one. Call it
@@ -155,6 +188,21 @@ class AuditTrail:
         with self._lock:
             self._closed = True
             self.sink.close()
+
+
+UNSIGNED_HEAD = "unsigned (schema v1): nothing shows a warden writer wrote it"
+
+
+def head_problem(head: ChainHead, trust: RecordTrust) -> str | None:
+    """Why a checkpoint must not sign this head, or None when a certified writer wrote it."""
+    record = head.record
+    if record is None:
+        return "its record could not be read"
+    if record.get("hash") != head.hash or record.get("seq") != head.seq or record_hash(record) != head.hash:
+        return "its contents do not match its hash"
+    if not is_signed_format(record):
+        return UNSIGNED_HEAD
+    return trust.problem(record)
 
 
 def _log(record: Mapping[str, Any]) -> None:

@@ -1,11 +1,17 @@
-"""Verification: recompute every hash and link, and compare every chain with the signed checkpoints.
+"""Verification: recompute every hash, link and signature, and compare every chain with the checkpoints.
 
 Pure over what `reader` loaded. Each chain is walked in stored order and the first broken record is named
 with what happened to it: `edited` (contents no longer match a hash), `deleted` (a gap in seq, or a chain
 that no longer starts at #0), `reordered` (a later seq stored before an earlier one), `duplicated` (the
-same record stored twice), `truncated` (the chain ends before a checkpoint's head, or a torn last line).
-Checkpoints are `bad-signature` (contents or signature altered) or `unknown-key` (signed by a key whose
-fingerprint is not pinned: a forged or re-signed checkpoint).
+same record stored twice), `truncated` (the chain ends before a checkpoint's head, or a torn last line),
+`forged` (a record with a valid hash that no certified warden writer signed), `planted` (such a record
+claiming a position its chain never reached, e.g. a head at #999999). Checkpoints are `bad-signature`
+(contents or signature altered) or `unknown-key` (signed by a key whose fingerprint is not pinned).
+
+With a pinned key the trail must also be anchored: `no-checkpoint` (no trusted checkpoint at all),
+`stale-checkpoint` (the newest trusted one is older than the allowed age: newer ones were deleted, or the
+warden stopped checkpointing), `unlisted` (a chain that began before a trusted checkpoint which does not
+mention it) and `unsigned` (schema-v1 records that no trusted checkpoint covers).
 """
 
 from __future__ import annotations
@@ -13,12 +19,21 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from .canonical import parse_utc
 from .checkpoint import CheckedCheckpoint, check_checkpoint
 from .reader import Line, Segment, StoredCheckpoint, TrailSource, lines
 from .schema import GENESIS, record_hash
+from .writer_key import SIG_MISMATCH, RecordTrust, is_signed_format
+
+# The hourly timer signs a checkpoint every hour; two hours allows one missed run. Reviewing an archive
+# copied out of the live containers needs a longer age (or none: `--max-checkpoint-age 0`).
+DEFAULT_MAX_CHECKPOINT_AGE = timedelta(hours=2)
+# A chain whose first record is this much older than a checkpoint must be listed by it (the checkpoint's
+# time is taken before its listing starts, and a record is stored within seconds of its time).
+UNLISTED_GRACE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,9 @@ class _Chain:
     segments: dict[int, str] = field(default_factory=dict)
     last_seq: int = -1
     problem: Problem | None = None
+    first_time: str | None = None  # time of the first stored record
+    signed: bool = False  # a signed (v2) record was seen: every later record must be signed too
+    unsigned_upto: int = -1  # highest seq of an unsigned (v1) record
 
 
 @dataclass(frozen=True)
@@ -71,7 +89,16 @@ def _fields_ok(r: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _walk(key: str, chain_lines: Sequence[Line]) -> _Chain:
+def _signature_problem(state: _Chain, r: Mapping[str, Any], trust: RecordTrust) -> str | None:
+    """Why this record cannot be the warden's, or None (unsigned v1 records are judged by checkpoints)."""
+    if is_signed_format(r):
+        return trust.problem(r)
+    if state.signed:
+        return "an unsigned record follows signed records of its chain"
+    return None
+
+
+def _walk(key: str, chain_lines: Sequence[Line], trust: RecordTrust) -> _Chain:
     """The first broken record of one chain, and the seq -> hash index checkpoints are compared with."""
     state = _Chain(chain=key)
     positions: dict[int, list[int]] = {}
@@ -96,6 +123,16 @@ def _walk(key: str, chain_lines: Sequence[Line]) -> _Chain:
         bad = _fields_ok(r)
         if bad:
             state.problem = Problem("edited", where, bad)
+            return state
+        # Who wrote it comes first: a record no warden writer signed is foreign wherever it claims to be.
+        forged = _signature_problem(state, r, trust)
+        if forged == SIG_MISMATCH:
+            state.problem = Problem("edited", where, "its contents were changed and re-hashed: " + forged)
+            return state
+        if forged:
+            kind = "planted" if r["seq"] != expected else "forged"
+            claim = f" and claims {rid}, a position the chain never reached" if kind == "planted" else ""
+            state.problem = Problem(kind, where, f"not written by a certified warden writer ({forged}){claim}")
             return state
         if prev is None:
             state.chain = r["chain"]
@@ -146,6 +183,12 @@ def _walk(key: str, chain_lines: Sequence[Line]) -> _Chain:
             return state
         state.hashes[seq] = r["hash"]
         state.segments[seq] = ln.location
+        if state.first_time is None:
+            state.first_time = r["time"]
+        if is_signed_format(r):
+            state.signed = True
+        else:
+            state.unsigned_upto = seq
         state.records += 1
         state.last_seq = seq
         expected = seq + 1
@@ -161,11 +204,15 @@ def _group(segments: Sequence[Segment]) -> dict[str, list[Line]]:
 
 
 def verify_trail(
-    segments: Sequence[Segment], checkpoints: Sequence[StoredCheckpoint], pinned: Collection[str] | None
+    segments: Sequence[Segment], checkpoints: Sequence[StoredCheckpoint], pinned: Collection[str] | None,
+    *, now: datetime | None = None, max_checkpoint_age: timedelta | None = DEFAULT_MAX_CHECKPOINT_AGE,
 ) -> VerifyResult:
+    """`pinned` None checks everything against the keys the trail itself carries (self-consistency only);
+    `max_checkpoint_age` None accepts a newest checkpoint of any age."""
     problems: list[Problem] = []
     warnings: list[str] = []
-    walked = [_walk(key, chain_lines) for key, chain_lines in sorted(_group(segments).items())]
+    trust = RecordTrust(pinned)
+    walked = [_walk(key, chain_lines, trust) for key, chain_lines in sorted(_group(segments).items())]
     by_chain = {c.chain: c for c in walked}
     problems.extend(c.problem for c in walked if c.problem)
 
@@ -181,6 +228,32 @@ def verify_trail(
         else:
             checked.append(result)
 
+    covered = _compare_with_checkpoints(checked, by_chain, problems)
+    if pinned is not None:
+        _check_anchoring(walked, checked, covered, problems, now or datetime.now(UTC), max_checkpoint_age)
+
+    if pinned is None and checked:
+        warnings.append("no --key-fingerprint given: checkpoint signatures were checked against their own "
+                        "embedded keys, so a checkpoint re-signed with another key would not be detected")
+    if pinned is None and not checkpoints and walked:
+        warnings.append("no checkpoints found: truncation of the tail of a chain cannot be detected")
+    uncovered = sum(max(0, c.last_seq - covered.get(c.chain, -1)) for c in walked if not c.problem)
+    if uncovered and checked:
+        warnings.append(f"{uncovered} record(s) were written after the last checkpoint of their chain: "
+                        "they are protected by the hash chain only (and by WORM retention in Azure)")
+    return VerifyResult(
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        chains=len(walked),
+        records=sum(c.records for c in walked),
+        checkpoints=len(checked),
+    )
+
+
+def _compare_with_checkpoints(
+    checked: Sequence[CheckedCheckpoint], by_chain: Mapping[str, _Chain], problems: list[Problem]
+) -> dict[str, int]:
+    """Every chain against every trusted checkpoint's head for it; returns the highest covered seq."""
     covered: dict[str, int] = {}
     flagged: set[str] = set()
     for cp in sorted(checked, key=lambda c: c.time or "", reverse=True):  # newest first: "the last checkpoint"
@@ -207,29 +280,63 @@ def verify_trail(
             else:
                 continue
             flagged.add(head.chain)
-
-    if pinned is None and checked:
-        warnings.append("no --key-fingerprint given: checkpoint signatures were checked against their own "
-                        "embedded keys, so a checkpoint re-signed with another key would not be detected")
-    if not checkpoints and walked:
-        warnings.append("no checkpoints found: truncation of the tail of a chain cannot be detected")
-    uncovered = sum(max(0, c.last_seq - covered.get(c.chain, -1)) for c in walked if not c.problem)
-    if uncovered and checked:
-        warnings.append(f"{uncovered} record(s) were written after the last checkpoint of their chain: "
-                        "they are protected by the hash chain only (and by WORM retention in Azure)")
-    return VerifyResult(
-        problems=tuple(problems),
-        warnings=tuple(warnings),
-        chains=len(walked),
-        records=sum(c.records for c in walked),
-        checkpoints=len(checked),
-    )
+    return covered
 
 
-def run_verify(source: TrailSource, key_fingerprints: Collection[str] | None, out: TextIO) -> int:
+def _check_anchoring(
+    walked: Sequence[_Chain], checked: Sequence[CheckedCheckpoint], covered: Mapping[str, int],
+    problems: list[Problem], now: datetime, max_age: timedelta | None,
+) -> None:
+    """With a pinned key, what checkpoints must vouch for: that there is a recent one, that every chain
+    older than a checkpoint is in it, and that every unsigned (v1) record is under one."""
+    if not walked:
+        return
+    timed = [(parse_utc(cp.time), cp) for cp in checked if cp.time]
+    if not timed:
+        problems.append(Problem(
+            "no-checkpoint", "trail",
+            "no checkpoint signed by a pinned key: deletion of records and chains cannot be ruled out",
+        ))
+    else:
+        newest, cp = max(timed, key=lambda pair: pair[0])
+        if max_age is not None and now - newest > max_age:
+            problems.append(Problem(
+                "stale-checkpoint", f"checkpoint {cp.location}",
+                f"the newest trusted checkpoint is from {cp.time}, older than the allowed "
+                f"{max_age.total_seconds() / 3600:g} h: newer checkpoints were deleted or checkpointing stopped "
+                "(review an archived copy with --max-checkpoint-age)",
+            ))
+    for chain in walked:
+        if chain.problem:
+            continue
+        if chain.first_time is not None:
+            started = parse_utc(chain.first_time)
+            for at, cp in sorted(timed, key=lambda pair: pair[0]):
+                listed = {h.chain for h in cp.heads} | set(cp.refused)
+                if started < at - UNLISTED_GRACE and chain.chain not in listed:
+                    problems.append(Problem(
+                        "unlisted", f"chain {chain.chain}",
+                        f"starts at {chain.first_time}, before the checkpoint of {cp.time} ({cp.location}), "
+                        "which does not list it: planted after that checkpoint, or hidden from it",
+                    ))
+                    break
+        first_uncovered = covered.get(chain.chain, -1) + 1
+        if chain.unsigned_upto >= first_uncovered:
+            problems.append(Problem(
+                "unsigned", _rid(chain.chain, first_uncovered),
+                f"unsigned (schema v1) record(s) #{first_uncovered}..#{chain.unsigned_upto} are under no "
+                "trusted checkpoint: nothing shows the warden wrote them",
+            ))
+
+
+def run_verify(
+    source: TrailSource, key_fingerprints: Collection[str] | None, out: TextIO, *, now: datetime | None = None,
+    max_checkpoint_age: timedelta | None = DEFAULT_MAX_CHECKPOINT_AGE,
+) -> int:
     """`audit verify`: 0 when everything verifies, 1 naming the first broken record otherwise."""
     pinned = [fp.strip().lower() for fp in key_fingerprints if fp.strip()] if key_fingerprints else None
-    result = verify_trail(source.segments(), source.checkpoints(), pinned or None)
+    result = verify_trail(source.segments(), source.checkpoints(), pinned or None, now=now,
+                          max_checkpoint_age=max_checkpoint_age)
     for warning in result.warnings:
         print(f"warning: {warning}", file=out)
     if result.ok:

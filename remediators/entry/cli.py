@@ -265,7 +265,8 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
     where = _trail_location(args)
     if args.audit_command == "verify":
-        return commands.audit_verify(key_fingerprint=args.key_fingerprint, out=out, **where)
+        return commands.audit_verify(key_fingerprint=args.key_fingerprint,
+                                     max_checkpoint_age_hours=args.max_checkpoint_age, out=out, **where)
     filters = {"since": args.since, "until": args.until, "cache": args.cache, "rule": args.rule}
     if args.audit_command == "export":
         return commands.audit_export(format=args.format, out=out, **filters, **where)
@@ -284,6 +285,9 @@ def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     ver = au_sub.add_parser("verify", help="check chains and signed checkpoints; non-zero names the first break")
     ver.add_argument("--file", help="audit file (default: WARDEN_AUDIT_FILE, else the audit blobs)")
     ver.add_argument("--key-fingerprint", help="pinned SHA-256 fingerprint(s) of the checkpoint key, comma-separated")
+    ver.add_argument("--max-checkpoint-age", type=float, default=None, metavar="HOURS",
+                     help="with a pinned key, fail when the newest checkpoint is older (default 2; 0 = any age, "
+                          "for an archived copy)")
     for name, text in (("export", "records as csv or json, UK dates"), ("show", "records as a readable table")):
         cmd = au_sub.add_parser(name, help=text)
         cmd.add_argument("--file")

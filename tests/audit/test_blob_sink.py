@@ -41,18 +41,20 @@ def chain_records(service: BlobServiceClient, container: str) -> dict[str, list[
     return out
 
 
-def verify(service: BlobServiceClient, containers: tuple[str, str], fps: list[str] | None = None) -> tuple[int, str]:
+def verify(service: BlobServiceClient, containers: tuple[str, str], fps: list[str] | None = None,
+           now: datetime | None = None) -> tuple[int, str]:
     out = io.StringIO()
-    code = run_verify(BlobSource(service, container=containers[0], checkpoint_container=containers[1]), fps, out)
+    code = run_verify(BlobSource(service, container=containers[0], checkpoint_container=containers[1]), fps, out,
+                      now=now)
     return code, out.getvalue()
 
 
 # ------------------------------------------------------------------------------------ 8 writer processes
 
 
-def _writer_process(conn_str: str, containers: tuple[str, str], n: int) -> tuple[str, list[str]]:
+def _writer_process(conn_str: str, containers: tuple[str, str], n: int, key: str) -> tuple[str, list[str]]:
     service = BlobServiceClient.from_connection_string(conn_str)
-    t = blob_trail(service, containers)  # default writer id: unique per process
+    t = blob_trail(service, containers, signing_key=key)  # default writer id: unique per process
     hashes = [t.record("detected", cache_id=CACHE, rule="firewall", severity="high", detail=f"p{n}-{i}")["hash"]
               for i in range(15)]
     return t.writer_id, hashes
@@ -63,7 +65,8 @@ def test_eight_writer_processes_each_keep_their_own_chain(
 ) -> None:
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(8) as pool:
-        results = pool.starmap(_writer_process, [(azurite.connection_string, containers, n) for n in range(8)])
+        jobs = [(azurite.connection_string, containers, n, str(signing_key)) for n in range(8)]
+        results = pool.starmap(_writer_process, jobs)
     writers = {w for w, _ in results}
     assert len(writers) == 8 and os.getpid() not in {int(w.split("-")[-2]) for w in writers}
     chains = chain_records(blob_service, containers[0])
@@ -78,7 +81,8 @@ def test_eight_writer_processes_each_keep_their_own_chain(
     doc = checkpointer.checkpoint()
     assert doc is not None
     assert {c["chain"]: c["seq"] for c in doc["payload"]["chains"]} == dict.fromkeys(writers, 14)
-    code, out = verify(blob_service, containers, [fingerprint(PemSigner.from_file(signing_key).public_key_der)])
+    code, out = verify(blob_service, containers, [fingerprint(PemSigner.from_file(signing_key).public_key_der)],
+                       now=datetime.now(UTC))
     assert code == 0, out
     assert "120 records in 8 chain(s) and 1 checkpoint(s)" in out
     # A later checkpoint sees heads that moved since the last one, and the checkpointer's own chain.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from remediators.audit import AuditTrail, open_trail
-from remediators.audit.canonical import canonical_json
+from remediators.audit.canonical import canonical_json, parse_utc
 from remediators.audit.checkpoint import build_checkpoint
 from remediators.audit.reader import BlobSource, FileSource, TrailSource
 from remediators.audit.schema import ChainHead
@@ -102,10 +103,19 @@ def six_records_and_a_checkpoint(store: Store, clock: Clock, key: Path) -> None:
     assert t.checkpoint() is not None
 
 
-def verify(store: Store, key: Path) -> tuple[int, str]:
+def verify(store: Store, key: Path, now: datetime | None = None) -> tuple[int, str]:
+    """Pinned verify, at the trail's own time unless told (the tests' clock is not the wall clock)."""
     out = io.StringIO()
-    code = run_verify(store.source(), [fingerprint(PemSigner.from_file(key).public_key_der)], out)
+    code = run_verify(store.source(), [fingerprint(PemSigner.from_file(key).public_key_der)], out,
+                      now=now or _latest(store))
     return code, out.getvalue()
+
+
+def _latest(store: Store) -> datetime:
+    """Just after the newest record or checkpoint stored (what `now` is for a verify right after writing)."""
+    times = [json.loads(line)["time"] for line in store.lines() if line.endswith(b"}")]
+    times += [json.loads(doc)["payload"]["time"] for doc in store.checkpoints()]
+    return parse_utc(max(times)) + timedelta(seconds=1)
 
 
 def test_an_untouched_trail_verifies(store: Store, clock: Clock, signing_key: Path) -> None:

@@ -24,6 +24,7 @@ from azure.core.messaging import CloudEvent
 from azure.eventgrid import EventGridEvent
 
 from .models import Actor, CacheChange, IgnoredEvent
+from .redact import safe_id
 from .resource_ids import InvalidResourceId, cache_of
 
 MAX_BODY_BYTES = 1024 * 1024  # Event Grid caps an event at 1 MB; anything bigger is not from it
@@ -56,7 +57,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _DuplicateKey(f"duplicate key {key!r}")
+            raise _DuplicateKey(f"duplicate key {safe_id(key) or '(not an identifier)'!r}")
         out[key] = value
     return out
 
@@ -139,14 +140,14 @@ def parse_time(value: str) -> datetime:
     `+01:00` timestamp and labels it UTC."""
     m = _TIME.match(value)
     if not m:
-        raise _Malformed(f"time {value!r} is not an RFC 3339 timestamp")
+        raise _Malformed("time is not an RFC 3339 timestamp")
     date, clock, fraction, zone = m.groups()
     micro = (fraction or "").ljust(6, "0")[:6]
     zone = "+00:00" if zone in ("Z", "z") else zone
     try:
         parsed = datetime.fromisoformat(f"{date}T{clock}.{micro}{zone}")
     except ValueError as exc:
-        raise _Malformed(f"time {value!r} is not a valid date/time") from exc
+        raise _Malformed("time is not a valid date/time") from exc
     return parsed.astimezone(UTC)
 
 
@@ -163,7 +164,7 @@ def _fields(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         raise _Malformed("event mixes the Event Grid and CloudEvents schemas")
     if "specversion" in event:
         if event.get("specversion") != "1.0":
-            raise _Malformed(f"unsupported CloudEvents specversion {event.get('specversion')!r}")
+            raise _Malformed("unsupported CloudEvents specversion (only 1.0)")
         fields = {
             "id": _str(event, "id"),
             "type": _str(event, "type"),
@@ -176,7 +177,7 @@ def _fields(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
             CloudEvent.from_dict(dict(event))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # the SDK's time parser
-            raise _Malformed(f"not a valid CloudEvent: {exc}") from exc
+            raise _Malformed(f"not a valid CloudEvent ({type(exc).__name__})") from exc
         schema = "cloudevents"
     elif "eventType" in event:
         fields = {
@@ -190,7 +191,7 @@ def _fields(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         try:
             EventGridEvent.from_dict({**event, "dataVersion": version or ""})
         except (DeserializationError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            raise _Malformed(f"not a valid Event Grid event: {exc}") from exc
+            raise _Malformed(f"not a valid Event Grid event ({type(exc).__name__})") from exc
         schema = "eventgrid"
     else:
         raise _Malformed("neither an Event Grid event (eventType) nor a CloudEvent (specversion)")
@@ -212,10 +213,9 @@ def parse_event(event: object) -> Parsed:
     """One event object -> CacheChange, or IgnoredEvent saying why not. Never raises."""
     if not isinstance(event, dict):
         return IgnoredEvent(None, f"event is JSON {type(event).__name__}, not an object")
-    raw_id = event.get("id")
-    event_id = raw_id if isinstance(raw_id, str) and raw_id else None
-    raw_subject = event.get("subject")
-    subject_hint = raw_subject if isinstance(raw_subject, str) else None
+    # What an ignored event is recorded by: only id-shaped text (UK GDPR minimisation; anything may be here).
+    event_id = safe_id(event.get("id"))
+    subject_hint = safe_id(event.get("subject"))
     try:
         schema, f = _fields(event)
     except _Malformed as exc:
@@ -225,10 +225,10 @@ def parse_event(event: object) -> Parsed:
     subject: str = f["subject"]
 
     def ignored(reason: str) -> IgnoredEvent:
-        return IgnoredEvent(f["id"], reason, subject, f["type"], actor)
+        return IgnoredEvent(safe_id(f["id"]), reason, safe_id(subject), safe_id(f["type"]), actor)
 
     if f["type"].lower() not in HANDLED_TYPES:
-        return ignored(f"event type {f['type']} is not a resource write or delete")
+        return ignored(f"event type {safe_id(f['type']) or '(not an identifier)'} is not a resource write or delete")
     if "/providers/microsoft.cache/" not in subject.lower():
         return ignored("not a cache: subject is outside Microsoft.Cache")
     try:

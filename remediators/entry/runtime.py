@@ -126,26 +126,71 @@ class Runtime:
         return cls(settings, baseline, credential, gateway, storage, state, audit, engine, own)
 
 
+class StartupFailed(RuntimeError):
+    """The app settings or the baseline are unusable, so no trigger can do its work. The message names
+    the setting or baseline field at fault; triggers report it (HTTP 503, an `alert` from the poison path)."""
+
+
+# The `baseline` field of records written while no baseline could be loaded.
+NO_BASELINE = "0" * 64
+
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+_fallback: AuditTrail | None = None
 
 
 def get_runtime(env: Mapping[str, str] | None = None) -> Runtime:
-    """The process-wide runtime, built on first use from the app settings."""
+    """The process-wide runtime, built on first use from the app settings. A configuration error (a
+    ValueError naming the bad setting or baseline field) becomes StartupFailed, and is tried again on
+    the next invocation (a fixed setting needs no restart)."""
     global _runtime
     with _lock:
         if _runtime is None:
-            _runtime = Runtime.build(Settings.from_env(env if env is not None else os.environ))
+            try:
+                _runtime = Runtime.build(Settings.from_env(env if env is not None else os.environ))
+            except ValueError as exc:
+                raise StartupFailed(f"redis-warden cannot start: {exc}") from exc
         return _runtime
+
+
+def fallback_trail(env: Mapping[str, str] | None = None) -> AuditTrail:
+    """An audit trail that needs only the storage and signing settings, for the poison path when the
+    runtime cannot start (a bad baseline must not make poison messages vanish without an `alert`).
+    Raises when the settings themselves are unusable: then nothing can be written anywhere."""
+    global _fallback
+    with _lock:
+        if _fallback is None:
+            settings = Settings.from_env(env if env is not None else os.environ)
+            if settings.storage is None and not settings.audit_file:
+                raise ValueError("AzureWebJobsStorage: required")
+            credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+            blob_service = None
+            if not settings.audit_file and settings.storage is not None:
+                blob_service = StorageClients(settings.storage, credential).blob_service
+            _fallback = open_trail(
+                audit_file=settings.audit_file,
+                blob_service=blob_service,
+                container=settings.audit_container,
+                checkpoint_container=settings.checkpoint_container,
+                signing_key=settings.signing_key,
+                baseline_hash=NO_BASELINE,
+                our_identity=None,
+                record_upn=settings.record_upn,
+                credential=credential,
+            )
+        return _fallback
 
 
 def reset_runtime() -> None:
     """Forget the process-wide runtime (tests and the dev host reload settings with it)."""
-    global _runtime
+    global _runtime, _fallback
     with _lock:
         if _runtime is not None:
             _runtime.audit.close()
+        if _fallback is not None:
+            _fallback.close()
         _runtime = None
+        _fallback = None
 
 
 def utcnow() -> datetime:

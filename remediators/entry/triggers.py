@@ -1,8 +1,11 @@
 """What each Azure Functions trigger does, in plain Python so `function_app.py` stays a few lines each.
 
-Failure policy: a message we cannot parse is audited and dropped (retrying would not make it parse); a
-failure of our own dependencies (storage, audit sink) raises, so the host retries the message and, after
-`maxDequeueCount`, moves it to the poison queue, where `on_poison` raises an `alert`.
+Failure policy: a message we cannot parse or will not accept is audited and dropped (retrying would not
+make it parse); a failure of our own dependencies (storage, audit sink) raises, so the host retries the
+message and, after `maxDequeueCount`, moves it to the poison queue, where `on_poison` raises an `alert`.
+Message bodies never reach the trail as text (UK GDPR minimisation): only ids and a SHA-256 (`redact`).
+A runtime that cannot start (bad setting or baseline) still lets the poison path alert, and HTTP answers
+503 naming the reason.
 """
 
 from __future__ import annotations
@@ -10,22 +13,45 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..arm.gateway import ArmError
 from ..events import parse_message
+from ..redact import body_digest
 from ..resource_ids import InvalidResourceId, parse_scope
 from ..settings import WORK_QUEUE
 from ..state.storage import send_text
 from ..workitem import InvalidWorkItem, WorkItem
-from .runtime import Runtime, get_runtime
+from .runtime import Runtime, StartupFailed, fallback_trail, get_runtime
 from .scan import ScopeNotAllowed, record_scan_result, start_scan
 
 log = logging.getLogger("redis_warden.triggers")
 
 MAX_SCAN_REQUEST_BYTES = 4096
 _SCAN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# A host clock may run a little ahead of the one that wrote an item; more than this is a forged time.
+CLOCK_SKEW = timedelta(minutes=5)
+# Queue visibility delays end within 7 days, and the deferrer never asks for more.
+MAX_NOT_BEFORE = timedelta(days=7)
+
+
+def _refusal(item: WorkItem, now: datetime) -> str | None:
+    """Why a well-formed WorkItem is still not acceptable, or None. Each of these once made an item be
+    retried into poison (or never given up) instead of being refused."""
+    if item.first_seen > now + CLOCK_SKEW:
+        return "first_seen is in the future"
+    if item.not_before is not None and item.not_before > now + MAX_NOT_BEFORE:
+        return "not_before is more than 7 days ahead"
+    scan_id = item.trigger.get("scan_id")
+    if scan_id is not None and not _SCAN_ID.match(scan_id):
+        return "trigger.scan_id is not a scan id (lowercase UUID)"
+    return None
+
+
+def _field_of(exc: Exception) -> str:
+    """The field an InvalidWorkItem names, without the offending text (which may hold anything)."""
+    return str(exc).split(":", 1)[0][:80] or "malformed"
 
 
 def on_resource_event(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
@@ -37,13 +63,20 @@ def on_resource_event(body: str, *, message_id: str, dequeue_count: int, rt: Run
 
 def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
     rt = rt or get_runtime()
+    now = datetime.now(UTC)
     try:
         item = WorkItem.from_json(body)
     except InvalidWorkItem as exc:
-        rt.audit.record("ignored-event", detail=f"invalid work item dropped: {exc}",
-                        message_id=message_id, body_excerpt=body[:2000])
+        why: str | None = _field_of(exc)
+    except RecursionError:
+        why = "nested too deeply"
+    else:
+        why = _refusal(item, now)
+    if why is not None:
+        log.warning("work item %s dropped: %s", message_id, why)
+        rt.audit.record("ignored-event", detail=f"invalid work item dropped: {why}", message_id=message_id,
+                        **body_digest(body))
         return
-    now = datetime.now(UTC)
     if item.not_before and item.not_before > now:
         # Visible early (e.g. re-enqueued by hand): put it back for the remaining time instead of sleeping.
         send_text(rt.queue(WORK_QUEUE), item.to_json(),
@@ -56,11 +89,19 @@ def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime 
 
 def on_poison(queue_name: str, body: str, *, message_id: str, dequeue_count: int,
               rt: Runtime | None = None) -> None:
-    rt = rt or get_runtime()
     log.error("message %s reached %s after %d dequeues", message_id, queue_name, dequeue_count)
-    rt.audit.record("alert", detail=f"message reached {queue_name}; it was not processed and needs review",
-                    queue=queue_name, message_id=message_id, dequeue_count=dequeue_count,
-                    body_excerpt=body[:4000])
+    detail = f"message reached {queue_name}; it was not processed and needs review"
+    if rt is None:
+        try:
+            rt = get_runtime()
+        except StartupFailed as exc:
+            # Nothing can be processed, but the message must not vanish unrecorded: alert through a trail
+            # that needs only the storage settings, naming why the app cannot start.
+            fallback_trail().record("alert", detail=f"{detail}; {exc}", queue=queue_name, message_id=message_id,
+                                    dequeue_count=dequeue_count, startup_error=str(exc), **body_digest(body))
+            return
+    rt.audit.record("alert", detail=detail, queue=queue_name, message_id=message_id, dequeue_count=dequeue_count,
+                    **body_digest(body))
 
 
 def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
@@ -69,7 +110,7 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
         return 413, {"error": f"request body larger than {MAX_SCAN_REQUEST_BYTES} bytes"}
     try:
         request = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return 400, {"error": "request body must be JSON: {\"scope\": \"<ARM id>\", \"dryRun\": true}"}
     if not isinstance(request, dict):
         return 400, {"error": "request body must be a JSON object"}
@@ -83,7 +124,10 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
         scope = parse_scope(request.get("scope"))
     except InvalidResourceId as exc:
         return 400, {"error": f"scope: {exc}"}
-    rt = rt or get_runtime()
+    try:
+        rt = rt or get_runtime()
+    except StartupFailed as exc:
+        return 503, {"error": str(exc)}
     try:
         scan_id, count = start_scan(rt, scope, dry_run=dry_run, source="http-request")
     except ScopeNotAllowed as exc:
@@ -97,7 +141,10 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
 def get_scan(scan_id: str, *, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
     if not _SCAN_ID.match(scan_id or ""):
         return 400, {"error": "scan id must be a lowercase UUID"}
-    rt = rt or get_runtime()
+    try:
+        rt = rt or get_runtime()
+    except StartupFailed as exc:
+        return 503, {"error": str(exc)}
     progress = rt.state.scan(scan_id)
     if progress is None:
         return 404, {"error": f"no scan {scan_id}"}

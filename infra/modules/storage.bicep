@@ -7,7 +7,7 @@ param workspaceId string
 param auditRetentionDays int
 param appPrincipalId string
 
-// Names the code reads (remediators/settings.py); the host creates the `-poison` queues itself.
+// Names the code reads (remediators/settings.py) and the host's `-poison` queues (created below).
 var eventsQueue = 'warden-events'
 var workQueue = 'warden-work'
 var stateTable = 'wardenstate'
@@ -170,30 +170,138 @@ resource state 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-0
   name: stateTable
 }
 
-// ---------------------------------------------------------------------------------------------- data roles
-// Built-in role ids (docs: "Azure built-in roles"). Scoped as narrowly as the Functions host allows.
-var blobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-var queueDataContributor = '974c5e8b-45b9-4653-ba55-5ba5b6e8ce6d'
-var tableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-
-// The Functions host keeps its own blobs (host locks, timer schedule, keys) in containers it creates, and
-// documents Storage Blob Data Owner for identity-based AzureWebJobsStorage; the warden's leases and audit
-// appends also need blob write. Retention on the audit containers still forbids delete/overwrite there.
-resource appBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(account.id, appPrincipalId, blobDataOwner)
-  scope: account
+// The Functions host's own containers (locks and timer schedules; function keys) and poison queues, created
+// here rather than by the host so that every data role below can be scoped to what it grants.
+resource hostLocks 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'azure-webjobs-hosts'
   properties: {
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataOwner)
+    publicAccess: 'None'
   }
 }
 
-// Queue triggers read/delete messages; the engine enqueues work items; the host creates `-poison` queues,
-// so the scope is the queue service, not the two queues.
-resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(account.id, appPrincipalId, queueDataContributor)
-  scope: account
+resource hostSecrets 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'azure-webjobs-secrets'
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource eventsPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${eventsQueue}-poison'
+}
+
+resource workPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${workQueue}-poison'
+}
+
+// ---------------------------------------------------------------------------------------------- data roles
+// Built-in role ids (docs: "Azure built-in roles"). Each assignment is scoped to one container, queue or
+// table the app uses: never the account, so the identity cannot read the Event Grid dead-letter blobs or
+// anything else that lands in the account later. Retention on the audit containers still forbids
+// delete/overwrite there whatever the role allows.
+var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var queueDataContributor = '974c5e8b-45b9-4653-ba55-5ba5b6e8ce6d'
+var tableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+
+// Audit appends, checkpoints, per-cache leases, the host's locks and keys, and the deployment package.
+resource appBlobAudit 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(audit.id, appPrincipalId, blobDataContributor)
+  scope: audit
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobCheckpoints 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(checkpoints.id, appPrincipalId, blobDataContributor)
+  scope: checkpoints
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobLeases 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(leases.id, appPrincipalId, blobDataContributor)
+  scope: leases
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobHostLocks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostLocks.id, appPrincipalId, blobDataContributor)
+  scope: hostLocks
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobHostSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostSecrets.id, appPrincipalId, blobDataContributor)
+  scope: hostSecrets
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobDeployment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deployment.id, appPrincipalId, blobDataContributor)
+  scope: deployment
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+// Queue triggers read/delete messages, the engine enqueues work items, the host moves failures to -poison.
+resource appQueueEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(events.id, appPrincipalId, queueDataContributor)
+  scope: events
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueDataContributor)
+  }
+}
+
+resource appQueueWork 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(work.id, appPrincipalId, queueDataContributor)
+  scope: work
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueDataContributor)
+  }
+}
+
+resource appQueueEventsPoison 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsPoison.id, appPrincipalId, queueDataContributor)
+  scope: eventsPoison
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueDataContributor)
+  }
+}
+
+resource appQueueWorkPoison 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(workPoison.id, appPrincipalId, queueDataContributor)
+  scope: workPoison
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'

@@ -76,7 +76,8 @@ def test_queues_table_and_containers_are_the_ones_the_code_uses() -> None:
     assert names["auditContainer"] == defaults.audit_container
     assert names["checkpointContainer"] == defaults.checkpoint_container
     queues = {r.config["name"] for r in bicep.of_type("Microsoft.Storage/storageAccounts/queueServices/queues")}
-    assert queues == {"eventsQueue", "workQueue"}  # the host creates the -poison queues itself
+    # The -poison queues are created here (not by the host) so their data role can be scoped to them.
+    assert queues == {"eventsQueue", "workQueue", "${eventsQueue}-poison", "${workQueue}-poison"}
     containers = {r.config["name"] for r in bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers")}
     assert {"auditContainer", "checkpointContainer", "leaseContainer", "deadLetterContainer"} <= containers
     for res in bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers"):
@@ -92,15 +93,30 @@ def test_audit_container_has_time_based_retention_with_protected_appends() -> No
 
 
 def test_app_identity_gets_only_the_storage_data_roles_it_needs() -> None:
+    """Issue 11: data roles on the containers, queues and table the app uses, never on the account (it
+    had Storage Blob Data Owner on the whole account: the dead-letter blobs and anything added later)."""
     assignments = [r for r in bicep.of_type("Microsoft.Authorization/roleAssignments") if r.file == STORAGE]
-    roles = {r.config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]:
-             r.config["scope"]
-             for r in assignments}
-    assert roles == {"blobDataOwner": "account", "queueDataContributor": "account", "tableDataContributor": "state"}
+    roles = sorted((r.config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"],
+                    r.config["scope"]) for r in assignments)
+    assert roles == sorted([
+        *[("blobDataContributor", s) for s in ("audit", "checkpoints", "leases", "hostLocks", "hostSecrets",
+                                               "deployment")],
+        *[("queueDataContributor", s) for s in ("events", "work", "eventsPoison", "workPoison")],
+        ("tableDataContributor", "state"),
+    ])
+    assert all(r.config["scope"] != "account" for r in assignments)
     variables = bicep.parsed(STORAGE)["variables"]
-    assert variables["blobDataOwner"]["value"] == "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+    assert "blobDataOwner" not in variables
+    assert variables["blobDataContributor"]["value"] == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
     assert variables["queueDataContributor"]["value"] == "974c5e8b-45b9-4653-ba55-5ba5b6e8ce6d"
     assert variables["tableDataContributor"]["value"] == "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+    # Every scope is a container, queue or table of this account that the code names.
+    containers = {r.symbol: r.config["name"] for r in bicep.of_type(
+        "Microsoft.Storage/storageAccounts/blobServices/containers") if r.file == STORAGE}
+    assert {containers[s] for s in ("hostLocks", "hostSecrets")} == {"azure-webjobs-hosts", "azure-webjobs-secrets"}
+    queues = {r.symbol for r in bicep.of_type("Microsoft.Storage/storageAccounts/queueServices/queues")
+              if r.file == STORAGE}
+    assert queues == {"events", "work", "eventsPoison", "workPoison"}
 
 
 # ---------------------------------------------------------------------------------------------- function app

@@ -26,6 +26,13 @@ param baseline string = ''
 @description('Log Analytics workspace that cache diagnostic settings send to (resource id). Empty = the workspace this deployment creates.')
 param cacheLogsWorkspaceId string = ''
 
+@minValue(1)
+@description('Authentication-anomaly alerts: failed authentications per cache and user/client in 15 minutes that raise an alert.')
+param authAlertThreshold int = 10
+
+@description('Authentication-anomaly alerts: client address ranges (CIDR, comma-separated) expected to connect to caches. Empty = no unexpected-client alerts.')
+param allowedClientRanges string = ''
+
 @description('Who receives alerts for audit records of kind alert, blocked and manual-action-required.')
 param alertEmail string
 
@@ -72,6 +79,20 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// Unusual authentication events on the caches' connection logs (remediators/detections.py, infra/queries/).
+module authAlerts 'modules/auth-alerts.bicep' = {
+  name: 'auth-alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    workspaceId: workspaceForCacheLogs
+    actionGroupId: monitoring.outputs.actionGroupId
+    failedAuthThreshold: authAlertThreshold
+    allowedClientRanges: empty(allowedClientRanges) ? [] : split(replace(allowedClientRanges, ' ', ''), ',')
+  }
+}
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'

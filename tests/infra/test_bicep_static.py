@@ -257,7 +257,7 @@ def test_alert_on_audit_records_that_need_a_person_emails_the_parameter_address(
     assert 'startswith "audit-record "' in query
     kinds = set(re.findall(r'"([a-z-]+)"', query.split("kind in", 1)[1].split(")", 1)[0]))
     assert kinds == {"alert", "blocked", "manual-action-required"}
-    rule = bicep.one("Microsoft.Insights/scheduledQueryRules").config["properties"]
+    rule = bicep.one("Microsoft.Insights/scheduledQueryRules", "modules/monitoring.bicep").config["properties"]
     assert rule["actions"]["actionGroups"] == [{"operator": {"type": "property_accessor",
                                                             "operands": {"operand_1": "actionGroup",
                                                                          "operand_2": "id"}}}]

@@ -33,6 +33,14 @@ param authAlertThreshold int = 10
 @description('Authentication-anomaly alerts: client address ranges (CIDR, comma-separated) expected to connect to caches. Empty = no unexpected-client alerts.')
 param allowedClientRanges string = ''
 
+@allowed([
+  'Off'
+  'Audit'
+  'Deny'
+])
+@description('Azure Policy built-ins for Redis assigned at each target subscription: Audit (default), Deny (refuses non-compliant caches, and any update of one) or Off.')
+param policyMode string = 'Audit'
+
 @description('Who receives alerts for audit records of kind alert, blocked and manual-action-required.')
 param alertEmail string
 
@@ -291,6 +299,15 @@ module targets 'modules/target-subscription.bicep' = [for (sub, i) in targetSubs
     storageAccountName: storage.outputs.name
     eventsQueueName: storage.outputs.eventsQueue
     deadLetterContainerName: storage.outputs.deadLetterContainer
+  }
+}]
+
+// The preventive layer: Redis built-in policies at each target subscription (off with policyMode 'Off').
+module policies 'modules/redis-policies.bicep' = [for (sub, i) in targetSubscriptions: if (policyMode != 'Off') {
+  name: 'policies-${i}-${take(sub, 8)}'
+  scope: subscription(sub)
+  params: {
+    policyMode: policyMode
   }
 }]
 

@@ -34,6 +34,7 @@ RULE_MODULES: tuple[str, ...] = (
     "enterprise.diagnostic_logs",
     "enterprise.cmk",
     "key_expiry",
+    "redis.redis_version",
 )
 
 

@@ -15,6 +15,11 @@ Decisions:
   still runs; an empty list means no public range is allowed. In both cases a non-compliant cache gets a
   `ManualFix`, because without allowed ranges there is nothing safe to narrow to.
 - Too many rules with every rule otherwise in policy: `ManualFix` (which rule to drop is a human choice).
+- No `allowedRanges` configured: the rules together may admit at most `maxPublicAddresses` (default 10)
+  public addresses, as PSRule's Azure.Redis.FirewallIPRange (AZR-000300) does. Counted exactly: the union
+  of all rules (overlaps once) minus RFC 1918, with 0.0.0.0-0.0.0.0 left out as PSRule does (it is flagged
+  on its own). Over the cap is a `ManualFix`: without allowed ranges there is nothing to narrow to. With
+  allowed ranges configured, they are the policy and the cap does not apply.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...ipranges import IPV4_MAX, AddressSet, InvalidRange, interval_of, parse_range
+from ...ipranges import IPV4_MAX, RFC1918, AddressSet, InvalidRange, interval_of, parse_range
 from ...models import CacheSnapshot, Effect, FirewallFix, FirewallRule, ManualFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 
 DEFAULT_MAX_RANGE_SIZE = 256
 DEFAULT_MAX_RULES = 10  # PSRule Azure.Redis.FirewallRuleCount (AZR-000299)
+DEFAULT_MAX_PUBLIC_ADDRESSES = 10  # PSRule Azure.Redis.FirewallIPRange (AZR-000300), without allowedRanges
 
 METADATA = RuleMetadata(
     id="firewall",
@@ -59,6 +65,8 @@ METADATA = RuleMetadata(
         "last rule.",
         "PSRule AZR-000300 counts a range as private by prefix (10.*, 172.*, 192.168.*); this rule "
         "uses exact RFC 1918 and exact range arithmetic.",
+        "Without allowedRanges the rules may admit at most maxPublicAddresses (default 10) public addresses "
+        "in total, as AZR-000300; with allowedRanges the ranges are the policy.",
         "Firewall rules exist only on Basic, Standard and Premium; Azure Managed Redis has none.",
         "ARM refuses firewall rule names outside ^\\w+$.",
         "A rule change takes effect in under a minute; Azure monitoring is always allowed.",
@@ -114,6 +122,12 @@ def _problems(
     return out
 
 
+def _public_addresses(rules: Sequence[FirewallRule]) -> int:
+    """Public addresses admitted by all rules together (RFC 1918 and 0.0.0.0-0.0.0.0 not counted)."""
+    admitted = AddressSet(tuple(interval_of(r.start_ip, r.end_ip) for r in rules))
+    return (admitted - RFC1918 - AddressSet.of((0, 0))).size
+
+
 def _describe(rules: Sequence[FirewallRule]) -> list[dict[str, str]]:
     return [{"name": r.name, "startIP": r.start_ip, "endIP": r.end_ip} for r in rules]
 
@@ -133,6 +147,7 @@ class FirewallRuleCheck:
             allowed = _allowed(ctx.params)
             max_range_size = _positive_int(ctx.params, "maxRangeSize", DEFAULT_MAX_RANGE_SIZE)
             max_rules = _positive_int(ctx.params, "maxRules", DEFAULT_MAX_RULES)
+            max_public = _positive_int(ctx.params, "maxPublicAddresses", DEFAULT_MAX_PUBLIC_ADDRESSES)
         except FirewallParamsError as exc:
             return Verdict(Status.UNKNOWN, f"invalid firewall parameters: {exc}")
         before = _describe(rules)
@@ -169,16 +184,20 @@ class FirewallRuleCheck:
             if problems:
                 offending[rule.name] = problems
         too_many = len(rules) > max_rules
-        if not offending and not too_many:
+        public = _public_addresses(rules) if allowed is None else 0
+        too_public = public > max_public
+        if not offending and not too_many and not too_public:
             note = "" if allowed is not None else " (no allowedRanges configured: range check skipped)"
             return Verdict(Status.COMPLIANT, f"{len(rules)} firewall rule(s) in policy{note}", before)
         reasons = [f"{name}: {'; '.join(p)}" for name, p in offending.items()]
         if too_many:
             reasons.append(f"{len(rules)} rules, more than the maximum {max_rules}")
+        if too_public:
+            reasons.append(f"the rules admit {public} public addresses, more than the maximum {max_public}")
         if allowed is None:
             reasons.append("no allowedRanges configured")
         remediation: FirewallFix | ManualFix
-        if offending:
+        if offending or too_public:
             remediation = fix()
         else:
             remediation = ManualFix(

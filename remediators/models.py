@@ -187,6 +187,11 @@ class CacheSnapshot:
     # sample could not be taken (the rule then reports `unknown` with that reason).
     key_expiry: SampleReport | None = None
     key_expiry_error: str | None = None
+    # VNet-injected Azure Cache for Redis only: the GET body of the subnet's network security group; {} when
+    # the subnet has none; None = not read. An error reading subnet or NSG (403, 404, a hostile id) is kept
+    # here so the nsg rule reports it as `unknown`.
+    network_security_group: Mapping[str, Any] | None = None
+    network_security_group_error: str | None = None
 
     @property
     def properties(self) -> Mapping[str, Any]:

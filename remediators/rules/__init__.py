@@ -35,6 +35,7 @@ RULE_MODULES: tuple[str, ...] = (
     "enterprise.cmk",
     "key_expiry",
     "redis.redis_version",
+    "redis.nsg",
 )
 
 

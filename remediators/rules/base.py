@@ -24,6 +24,7 @@ SnapshotInput = Literal[
     "metric_alerts",
     "private_dns_zone_groups",  # per approved private endpoint: its privateDnsZoneGroups (Microsoft.Network)
     "access_policy_assignments",  # Azure Managed Redis: Entra access policy assignments on a database
+    "network_security_group",  # VNet-injected caches: the NSG on properties.subnetId (Microsoft.Network)
     "key_expiry",  # data plane: a bounded SCAN + PTTL sample (remediators/dataplane), opted-in scopes only
 ]
 

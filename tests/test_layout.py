@@ -1,12 +1,12 @@
 """The package layout keeps its promises: no import cycle inside `remediators/`, and no module reaches into
-another module's private names. Both are read from the source with `ast`, so an import inside a function
-counts too: a cycle hidden in a function body is still a cycle in the design. Imports under
-`if TYPE_CHECKING:` are not run and are left out."""
+another module's private names. Both are read from the source with `ast`, so an import inside a function or
+under `if TYPE_CHECKING:` counts too: a cycle hidden in a function body or a type hint is still a cycle in the
+design."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,30 +23,27 @@ def _module_name(path: Path) -> str:
 MODULES: dict[str, Path] = {_module_name(p): p for p in sorted((ROOT / PACKAGE).rglob("*.py"))}
 
 
-def _resolve(module: str, node: ast.ImportFrom) -> str:
+def _resolve(module: str, node: ast.ImportFrom, modules: Mapping[str, Path]) -> str:
     if node.level == 0:
         return node.module or ""
-    is_package = MODULES[module].name == "__init__.py"
+    is_package = modules[module].name == "__init__.py"
     base = module.split(".") if is_package else module.split(".")[:-1]
     base = base[: len(base) - (node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _imports(module: str) -> Iterator[tuple[str, str | None, int]]:
+def _imports(module: str, modules: Mapping[str, Path] = MODULES) -> Iterator[tuple[str, str | None, int]]:
     """(target module, imported name or None, line) for every import in `module`, at any depth."""
-    tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
-    for block in ast.walk(tree):
-        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            block.body = []
+    tree = ast.parse(modules[module].read_text(), filename=str(modules[module]))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, None, node.lineno
         elif isinstance(node, ast.ImportFrom):
-            target = _resolve(module, node)
+            target = _resolve(module, node, modules)
             for alias in node.names:
                 submodule = f"{target}.{alias.name}"
-                if submodule in MODULES:
+                if submodule in modules:
                     yield submodule, None, node.lineno
                 else:
                     yield target, alias.name, node.lineno
@@ -104,20 +101,20 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles(graph) == [["a", "b"], ["c", "d", "e"]]
 
 
-def _private_reaches() -> list[str]:
+def _private_reaches(modules: Mapping[str, Path] = MODULES) -> list[str]:
     found = []
-    for module in MODULES:
-        tree = ast.parse(MODULES[module].read_text())
+    for module in modules:
+        tree = ast.parse(modules[module].read_text())
         module_aliases: set[str] = set()
-        for target, name, line in _imports(module):
+        for target, name, line in _imports(module, modules):
             if name is not None and name.startswith("_") and not name.startswith("__"):
                 found.append(f"{module}:{line} imports {target}.{name}")
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                module_aliases.update(a.asname for a in node.names if a.asname and a.name in MODULES)
+                module_aliases.update(a.asname for a in node.names if a.asname and a.name in modules)
             elif isinstance(node, ast.ImportFrom):
-                target = _resolve(module, node)
-                module_aliases.update(a.asname or a.name for a in node.names if f"{target}.{a.name}" in MODULES)
+                target = _resolve(module, node, modules)
+                module_aliases.update(a.asname or a.name for a in node.names if f"{target}.{a.name}" in modules)
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                     and node.value.id in module_aliases
@@ -128,6 +125,19 @@ def _private_reaches() -> list[str]:
 
 def test_no_module_takes_another_modules_private_names() -> None:
     assert _private_reaches() == []
+
+
+def test_the_private_name_check_finds_both_kinds_of_reach(tmp_path: Path) -> None:
+    """The check above can fail: `from .a import _x` and `a._x` (a module imported by name) are both found,
+    and a dunder (`__version__`) or a module's own private name is not."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text('__version__ = "1"\n')
+    (pkg / "a.py").write_text("_x = 1\n\ndef _own():\n    return _x\n")
+    (pkg / "b.py").write_text("from . import __version__\nfrom .a import _x\n")
+    (pkg / "c.py").write_text("from . import a\n\nprint(a._x)\n")
+    modules = {"pkg": pkg / "__init__.py", "pkg.a": pkg / "a.py", "pkg.b": pkg / "b.py", "pkg.c": pkg / "c.py"}
+    assert _private_reaches(modules) == ["pkg.b:2 imports pkg.a._x", "pkg.c:3 uses a._x"]
 
 
 @pytest.mark.parametrize("kind", ["arm", "planning", "engine", "state", "entry", "rules/redis", "rules/enterprise"])

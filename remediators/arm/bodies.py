@@ -3,6 +3,7 @@ so a cache evaluated offline from `az rest` output is judged exactly like one re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,9 @@ from ..models import (
     FirewallRule,
     PrivateEndpointConnection,
 )
-from ..resource_ids import ResourceId, parse_cache_id
+from ..resource_ids import InvalidResourceId, ResourceId, parse_cache_id
+
+log = logging.getLogger(__name__)
 
 
 class InvalidBody(ValueError):
@@ -126,3 +129,14 @@ def snapshot(
         linked_servers=tuple(_items(linked_servers, "linked servers")) if linked_servers is not None else None,
         read_at=read_at or datetime.now(UTC),
     )
+
+
+def listed_ids(ids: Iterable[str]) -> list[ResourceId]:
+    """The cache ids of a list answer; an id that does not parse is skipped with a warning, never guessed."""
+    out: list[ResourceId] = []
+    for raw in ids:
+        try:
+            out.append(parse_cache_id(raw))
+        except InvalidResourceId as exc:
+            log.warning("skipping a listed resource with an unexpected id %r: %s", raw, exc)
+    return out

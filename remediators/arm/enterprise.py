@@ -2,8 +2,10 @@
 with its databases into a snapshot, PATCH a cluster or a database, put a diagnostic setting on
 `databases/default`, list clusters.
 
-`Gateway` delegates here for `CacheKind.REDIS_ENTERPRISE` and lends its SDK plumbing (retry and correlation
-policies, bounded LRO polling, raw-JSON reads, error mapping), so both products behave the same towards ARM.
+`Gateway` dispatches here for `CacheKind.REDIS_ENTERPRISE`. The SDK plumbing (retry and correlation
+policies, bounded LRO polling, raw-JSON reads, error mapping) is the shared `ArmSession`, and diagnostic
+settings and private DNS zone groups go through the same `Monitor` and `Network` as Azure Cache for Redis,
+so both products behave the same towards ARM.
 Write bodies are raw JSON holding only what the step changes: the SDK's `ClusterUpdate` / `DatabaseUpdate`
 models would serialise whatever the caller set, and a dict keeps every write body reviewable. PATCHes are
 long-running with `Azure-AsyncOperation` (final-state-via azure-async-operation in the spec); our bounded
@@ -20,67 +22,64 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
 
 from ..models import CacheSnapshot, ManualAction, PatchCache, PatchDatabase, PutDiagnosticSetting, Step
-from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, cache_of, parse_cache_id
+from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, cache_of
+from . import polling
+from .bodies import listed_ids, private_endpoint_connections
 from .errors import ArmError
-from .pipeline import ResponseInfo, raw_json
-from .polling import BoundedArmPolling
-
-if TYPE_CHECKING:
-    from .gateway import ApplyResult, Gateway
+from .monitor import Monitor
+from .network import Network
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
 
 log = logging.getLogger(__name__)
 
 DIAGNOSTICS_DATABASE = "default"  # Azure Managed Redis has one database, and its logs are configured there
 
+ACTIONS = frozenset({
+    "Microsoft.Cache/redisEnterprise/read",
+    "Microsoft.Cache/redisEnterprise/write",
+    "Microsoft.Cache/redisEnterprise/databases/read",
+    "Microsoft.Cache/redisEnterprise/databases/write",
+    "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments/read",
+})
 
 
-class EnterpriseGateway:
-    """The redisEnterprise half of `Gateway`; every failure is an `ArmError`."""
+class EnterpriseClusters:
+    """Azure Managed Redis through `RedisEnterpriseManagementClient`; every failure is an `ArmError`."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        self._lock = threading.Lock()
-        self._clients: dict[str, RedisEnterpriseManagementClient] = {}
+    KIND = CacheKind.REDIS_ENTERPRISE
+
+    def __init__(self, session: ArmSession, monitor: Monitor, network: Network) -> None:
+        self.session = session
+        self.monitor = monitor
+        self.network = network
 
     def _client(self, subscription_id: str) -> RedisEnterpriseManagementClient:
-        with self._lock:
-            client = self._clients.get(subscription_id)
-            if client is None:
-                client = RedisEnterpriseManagementClient(self.gw.credential, subscription_id,
-                                                         **self.gw._client_kwargs())
-                self._clients[subscription_id] = client
-            return client
+        return self.session.client(RedisEnterpriseManagementClient, subscription_id)
 
     # ------------------------------------------------------------------------------------------ reads
 
     def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
-        from .bodies import private_endpoint_connections
-
-        gw, client = self.gw, self._client(cache.subscription_id)
+        s, client = self.session, self._client(cache.subscription_id)
         rg, name = cache.resource_group, cache.name
-        resource = gw._call(lambda: client.redis_enterprise.get(rg, name, cls=raw_json, **gw._timeouts))
+        resource = s.call(lambda: client.redis_enterprise.get(rg, name, cls=raw_json, **s.timeouts))
         if not isinstance(resource, dict):
             raise ArmError("transient", "ARM returned an empty body for the cluster", code="EmptyBody")
         dbs = self._databases(cache)
         props = resource.get("properties") or {}
-        connections = private_endpoint_connections(resource)
-        with_dns = getattr(gw, "_with_dns_zone_groups", None)
-        if "private_dns_zone_groups" in needs and with_dns is not None \
-                and str(props.get("publicNetworkAccess")).lower() != "disabled":
-            connections = with_dns(connections)
+        connections = self.network.with_dns_when_needed(
+            private_endpoint_connections(resource), props.get("publicNetworkAccess"), needs)
         settings = categories = None
         has_default = any(_name(d).lower() == DIAGNOSTICS_DATABASE for d in dbs)
         if has_default and ("diagnostic_settings" in needs or "diagnostic_categories" in needs):
-            settings, categories = self._diagnostics(cache, needs)
+            settings, categories = self.monitor.read_diagnostics(
+                database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs)
         return CacheSnapshot(
             cache_id=cache,
             resource=resource,
@@ -96,29 +95,26 @@ class EnterpriseGateway:
         )
 
     def _databases(self, cache: ResourceId) -> tuple[dict[str, Any], ...]:
-        gw, client = self.gw, self._client(cache.subscription_id)
-        items = gw._call(lambda: list(client.databases.list_by_cluster(cache.resource_group, cache.name,
-                                                                       **gw._timeouts)))
+        s, client = self.session, self._client(cache.subscription_id)
+        items = s.call(lambda: list(client.databases.list_by_cluster(cache.resource_group, cache.name,
+                                                                     **s.timeouts)))
         # serialize(keep_readonly=True) gives the REST shape back, omitting what ARM did not send.
         return tuple(_with_name(i.serialize(keep_readonly=True)) for i in items)
 
-    def _diagnostics(self, cache: ResourceId, needs: frozenset[str]) -> tuple[Any, Any]:
-        return self.gw.read_diagnostics(database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs)
-
     def _assignments(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
-        gw, client = self.gw, self._client(cache.subscription_id)
+        s, client = self.session, self._client(cache.subscription_id)
         out: list[dict[str, Any]] = []
         for db in dbs:
             db_name = _name(db)
-            items = gw._call(lambda n=db_name: list(client.access_policy_assignment.list(
-                cache.resource_group, cache.name, n, **gw._timeouts)))
+            items = s.call(lambda n=db_name: list(client.access_policy_assignment.list(
+                cache.resource_group, cache.name, n, **s.timeouts)))
             out.extend(i.serialize(keep_readonly=True) for i in items)
         return tuple(out)
 
     def _partners(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
         """Linked databases on other clusters, each with its cluster's location (None when that cluster
         cannot be read: the residency rule then reports `unknown`, never compliant)."""
-
+        s = self.session
         own = cache.key + "/databases/"
         out: list[dict[str, Any]] = []
         for db in dbs:
@@ -135,8 +131,8 @@ class EnterpriseGateway:
                 location = None
                 try:
                     client = self._client(partner.subscription_id)
-                    body = self.gw._call(lambda p=partner, c=client: c.redis_enterprise.get(
-                        p.resource_group, p.name, cls=raw_json, **self.gw._timeouts))
+                    body = s.call(lambda p=partner, c=client: c.redis_enterprise.get(
+                        p.resource_group, p.name, cls=raw_json, **s.timeouts))
                     location = (body or {}).get("location")
                 except ArmError as exc:
                     if exc.kind not in ("gone", "blocked", "invalid"):
@@ -145,56 +141,42 @@ class EnterpriseGateway:
                 out.append({"id": link_id, "name": partner.name, "location": location})
         return tuple(out)
 
-    def list_clusters(self, scope: Scope) -> list[ResourceId]:
-        gw, client = self.gw, self._client(scope.subscription_id)
+    def list_caches(self, scope: Scope) -> list[ResourceId]:
+        """Every Microsoft.Cache/redisEnterprise cluster in a subscription or resource group."""
+        s, client = self.session, self._client(scope.subscription_id)
         rg = scope.resource_group
         if rg is None:
-            items = gw._call(lambda: list(client.redis_enterprise.list(**gw._timeouts)))
+            items = s.call(lambda: list(client.redis_enterprise.list(**s.timeouts)))
         else:
-            items = gw._call(lambda: list(client.redis_enterprise.list_by_resource_group(rg, **gw._timeouts)))
-        out: list[ResourceId] = []
-        for item in items:
-            try:
-                out.append(parse_cache_id(str(item.id)))
-            except InvalidResourceId as exc:
-                log.warning("skipping a listed cluster with an unexpected id %r: %s", item.id, exc)
-        return out
+            items = s.call(lambda: list(client.redis_enterprise.list_by_resource_group(rg, **s.timeouts)))
+        return listed_ids(str(item.id) for item in items)
 
     # ------------------------------------------------------------------------------------------ writes
 
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
-        if cache.kind is not CacheKind.REDIS_ENTERPRISE:
-            raise ArmError("invalid", f"{cache} is not an Azure Managed Redis cluster", code="WrongResourceType")
         if isinstance(step, PatchDatabase):
             return self._patch(cache, step, step.database)
         if isinstance(step, PatchCache):
             return self._patch(cache, step, None)
         if isinstance(step, PutDiagnosticSetting):
-            return self._put_setting(database_id(cache, DIAGNOSTICS_DATABASE), step)
+            return self.monitor.put_diagnostic_setting(
+                database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, step)
         if isinstance(step, ManualAction):
             raise ArmError("invalid", f"a manual action cannot be applied: {step.reason}", code="ManualAction")
         raise ArmError("invalid", f"{type(step).__name__} does not apply to Azure Managed Redis",
                        code="UnsupportedStep")
 
     def _patch(self, cache: ResourceId, step: PatchCache, database: str | None) -> ApplyResult:
-
-        gw, client = self.gw, self._client(cache.subscription_id)
+        client = self._client(cache.subscription_id)
         body = json.dumps(dict(step.body)).encode("utf-8")
         info = ResponseInfo()
-        polling = BoundedArmPolling(gw.polling_interval, time.monotonic() + gw.lro_wait_seconds, **gw._timeouts)
-        common: dict[str, Any] = {"content_type": "application/json", "cls": raw_json, "polling": polling,
-                                  "raw_response_hook": info, **gw._timeouts}
+        kwargs = polling.begin_kwargs(self.session, info)
         rg, name = cache.resource_group, cache.name
         if database is None:
-            poller = gw._call(lambda: client.redis_enterprise.begin_update(rg, name, body, **common))
+            poller = self.session.call(lambda: client.redis_enterprise.begin_update(rg, name, body, **kwargs))
         else:
-            poller = gw._call(lambda: client.databases.begin_update(rg, name, database, body, **common))
-        return gw.finish_lro(poller, info)
-
-
-    def _put_setting(self, target: str, step: PutDiagnosticSetting) -> ApplyResult:
-        """The same body as the gateway's setting on a cache, on the database's id."""
-        return self.gw.put_diagnostic_setting(target, target.split("/")[2], step)
+            poller = self.session.call(lambda: client.databases.begin_update(rg, name, database, body, **kwargs))
+        return polling.finish(self.session, poller, info)
 
 
 def database_id(cache: ResourceId, database: str) -> str:

@@ -1,22 +1,43 @@
-"""The pipeline policies every ARM call goes through, and the hooks that read ARM's answers as sent.
+"""The ARM session every service module shares: SDK clients and their pipeline policies, error mapping, and
+the hooks that read ARM's answers as sent.
 
-Shared by every service module in `remediators.arm`: bounded retries (`ArmRetryPolicy`), the reconcile's
-correlation id on every request (`arm_correlation`, `CorrelationPolicy`), raw JSON bodies (`raw_json`) and
-the request id of a call's last response (`ResponseInfo`).
+`ArmSession` builds each official SDK client once per subscription with the same policies: bounded retries
+(`ArmRetryPolicy`), the reconcile's correlation id on every request (`arm_correlation`, `CorrelationPolicy`)
+and per-call timeouts. Every SDK call goes through `ArmSession.call`, so every failure is an `ArmError`.
+Reads keep ARM's raw JSON (`raw_json`); writes report the request id of their last response (`ResponseInfo`).
+
+Retries: azure-core's retry policy honours Retry-After for transient failures (408/429/5xx), but only for
+short waits and a couple of attempts; anything longer surfaces as `throttled`/`transient` so the engine can
+defer the work item instead of blocking a Functions worker for minutes. A 409 is never retried here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from azure.core import PipelineClient
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, SansIOHTTPPolicy, UserAgentPolicy
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-from .errors import parse_retry_after
+from .. import __version__
+from ..models import Actor
+from .errors import ArmError, from_azure_error, parse_retry_after
+
+T = TypeVar("T")
+
+ARM_SCOPE = "https://management.azure.com/.default"
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -83,3 +104,140 @@ class ResponseInfo:
         response = pipeline_response.http_response
         self.request_id = response.headers.get("x-ms-request-id")
         self.status = response.status_code
+
+    def done(self, resource: Mapping[str, Any] | None = None, detail: str | None = None) -> ApplyResult:
+        """A write ARM finished in its answer (a PUT or DELETE that is not long-running)."""
+        return ApplyResult(True, self.request_id, detail=detail or f"HTTP {self.status}", resource=resource)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    done: bool  # False: ARM accepted the write but it was still running when we stopped waiting
+    request_id: str | None
+    detail: str = ""
+    resource: Mapping[str, Any] | None = None
+
+
+class ArmSession:
+    """One ARM endpoint and credential: SDK clients built once per subscription with the shared policies, a
+    plain pipeline for types we have no SDK for, and the timeouts every call carries. Settings are read on
+    each call, so a changed `timeout` applies to the next call."""
+
+    def __init__(
+        self,
+        arm_endpoint: str,
+        credential: TokenCredential,
+        *,
+        timeout: float = 30.0,
+        lro_wait_seconds: float = 20.0,
+        polling_interval: float = 1.0,
+        retry_total: int = 2,
+        max_retry_after: float = 5.0,
+    ) -> None:
+        self.arm_endpoint = arm_endpoint.rstrip("/")
+        self.credential = credential
+        self.timeout = timeout
+        self.lro_wait_seconds = lro_wait_seconds
+        self.polling_interval = polling_interval
+        self.retry_total = retry_total
+        self.max_retry_after = max_retry_after
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[type, str], Any] = {}
+        self._pipeline: PipelineClient[Any, Any] | None = None
+
+    @property
+    def timeouts(self) -> dict[str, float]:
+        """The per-call `connection_timeout` and `read_timeout` keyword arguments."""
+        return {"connection_timeout": min(10.0, self.timeout), "read_timeout": self.timeout}
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.arm_endpoint,
+            "polling_interval": self.polling_interval,
+            "per_call_policies": [CorrelationPolicy()],
+            "retry_policy": ArmRetryPolicy(
+                self.max_retry_after,
+                retry_total=self.retry_total,
+                retry_backoff_factor=0.5,
+                retry_backoff_max=self.max_retry_after,
+            ),
+            **self.timeouts,
+        }
+
+    def client(self, factory: Callable[..., T], subscription_id: str) -> T:
+        """The SDK client `factory(credential, subscription_id, **policies)`, built once per subscription."""
+        key = (factory, subscription_id)
+        with self._lock:
+            client = self._clients.get(key)  # type: ignore[arg-type]
+            if client is None:
+                client = factory(self.credential, subscription_id, **self.client_kwargs())
+                self._clients[key] = client  # type: ignore[index]
+            return client  # type: ignore[no-any-return]
+
+    def pipeline(self) -> PipelineClient[Any, Any]:
+        """A plain ARM pipeline with the SDK clients' policies (token, correlation id, bounded retries), for
+        reads of resource types we have no SDK for."""
+        with self._lock:
+            if self._pipeline is None:
+                kwargs = self.client_kwargs()
+                self._pipeline = PipelineClient(
+                    self.arm_endpoint,
+                    policies=[
+                        HeadersPolicy({"Accept": "application/json"}),
+                        UserAgentPolicy(sdk_moniker=f"redis-warden/{__version__}"),
+                        *kwargs["per_call_policies"],
+                        kwargs["retry_policy"],
+                        ARMChallengeAuthenticationPolicy(self.credential, ARM_SCOPE),
+                    ],
+                )
+            return self._pipeline
+
+    def list(self, path: str, api_version: str) -> list[dict[str, Any]]:
+        """GET a list API on `path`, following nextLink; errors map like the SDK's."""
+        client = self.pipeline()
+        url: str | None = f"{self.arm_endpoint}{path}?api-version={api_version}"
+        items: list[dict[str, Any]] = []
+        while url:
+            response = self.call(lambda req=HttpRequest("GET", url): client.send_request(req, **self.timeouts))
+            if response.status_code >= 400:
+                raise from_azure_error(HttpResponseError(response=response))
+            body = response.json() if response.text() else {}
+            items.extend(i for i in body.get("value") or () if isinstance(i, dict))
+            url = body.get("nextLink")
+        return items
+
+    @staticmethod
+    def call(fn: Callable[[], T]) -> T:
+        """Run one SDK call; every azure-core failure becomes an `ArmError`."""
+        try:
+            return fn()
+        except AzureError as exc:
+            raise from_azure_error(exc) from exc
+
+    def own_identity(self) -> Actor:
+        """Who the warden is to ARM, from its own access token's payload (no signature check is needed:
+        the token came straight from our credential), so our own writes can be recognised in events."""
+        token = self.call(lambda: self.credential.get_token(ARM_SCOPE)).token
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise ArmError("blocked", "the ARM access token is not a JWT", code="InvalidToken")
+        claims = _b64url_json(parts[1])
+        idtyp = claims.get("idtyp")
+        return Actor(
+            object_id=claims.get("oid"),
+            app_id=claims.get("appid") or claims.get("azp"),
+            principal_type={"app": "ServicePrincipal", "user": "User"}.get(str(idtyp)) if idtyp else None,
+            upn=claims.get("upn"),
+            name=claims.get("name"),
+            managed_identity_id=claims.get("xms_mirid"),
+        )
+
+
+def _b64url_json(part: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise ArmError("blocked", f"the ARM access token is not a JWT: {exc}", code="InvalidToken") from exc
+    if not isinstance(decoded, dict):
+        raise ArmError("blocked", "the ARM access token payload is not an object", code="InvalidToken")
+    return decoded

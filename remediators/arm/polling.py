@@ -1,4 +1,9 @@
-"""Long-running operations with a deadline: ARM's LRO algorithm, stopped before it would outlive the call."""
+"""Long-running operations with a deadline: ARM's LRO algorithm, stopped before it would outlive the call.
+
+A PATCH of a cache, cluster or database is long-running (`Azure-AsyncOperation`, `Location` or
+`provisioningState` polling). `begin_kwargs` gives the SDK's `begin_*` call our bounded poller and raw-JSON
+hooks; `finish` waits for the result until the deadline: not finished in time is a deferral, not a failure.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,14 @@ from typing import Any
 
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from .pipeline import correlation_id
+from .errors import ArmError
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, correlation_id, raw_json
+
+# Reading the status of an operation ARM answered 202 (Location) or with Azure-AsyncOperation.
+ACTIONS = frozenset({
+    "Microsoft.Cache/locations/operationResults/read",  # Location poll of a PATCH answered 202
+    "Microsoft.Cache/locations/operationsStatus/read",  # Azure-AsyncOperation of a cluster/database PATCH
+})
 
 
 class StillRunning(Exception):
@@ -40,3 +52,31 @@ class BoundedArmPolling(ARMPolling):
         if time.monotonic() + delay > self._deadline:
             raise StillRunning()
         self._sleep(delay)
+
+
+def begin_kwargs(session: ArmSession, info: ResponseInfo) -> dict[str, Any]:
+    """Keyword arguments of an SDK `begin_*` call with a raw JSON body: our bounded poller, raw-JSON result,
+    the response hook that keeps the request id, and the session's timeouts."""
+    deadline = time.monotonic() + session.lro_wait_seconds
+    return {
+        "content_type": "application/json",
+        "cls": raw_json,
+        "polling": BoundedArmPolling(session.polling_interval, deadline, **session.timeouts),
+        "raw_response_hook": info,
+        **session.timeouts,
+    }
+
+
+def finish(session: ArmSession, poller: Any, info: ResponseInfo) -> ApplyResult:
+    """Wait (bounded) for a PATCH's long-running operation: not finished in time is a deferral, not a
+    failure, and an error keeps the request id of the PATCH that started it so the audit can cite it."""
+    request_id = info.request_id
+    try:
+        resource = session.call(poller.result)
+    except ArmError as exc:
+        exc.request_id = exc.request_id or request_id
+        raise
+    except StillRunning:
+        return ApplyResult(False, request_id, detail=f"still running after {session.lro_wait_seconds:g}s")
+    state = ((resource or {}).get("properties") or {}).get("provisioningState") if resource else None
+    return ApplyResult(True, request_id, detail=f"provisioningState {state or 'unknown'}", resource=resource)

@@ -25,7 +25,7 @@ def _drifted(name: str, **knobs) -> dict:
 def test_a_read_slower_than_the_client_timeout_is_cut_off_and_deferred(tmp_path: Path) -> None:
     slow = {"preset": "slow", "delaySeconds": 3, "method": "GET", "resource": "cache", "times": 5}
     with engine_rig(tmp_path, [_drifted("slow-cache", faults=[slow])]) as rig:
-        rig.rt.gateway.timeout = 0.5  # the gateway's own read timeout, applied to every SDK call
+        rig.rt.gateway.session.timeout = 0.5  # the gateway's own read timeout, applied to every SDK call
         result = rig.reconcile("slow-cache")
         assert result.outcome is Outcome.DEFERRED
         deferred = rig.records("deferred", "slow-cache")[-1]
@@ -39,7 +39,7 @@ def test_a_read_slower_than_the_client_timeout_is_cut_off_and_deferred(tmp_path:
 def test_a_write_whose_answer_never_comes_is_failed_deferred_and_then_seen_done(tmp_path: Path) -> None:
     slow = {"preset": "slow", "delaySeconds": 2, "method": "PATCH", "resource": "cache", "times": 1}
     with engine_rig(tmp_path, [_drifted("slowwrite-cache", faults=[slow])]) as rig:
-        rig.rt.gateway.timeout = 0.5
+        rig.rt.gateway.session.timeout = 0.5
         assert rig.reconcile("slowwrite-cache").outcome is Outcome.DEFERRED
         failed = rig.records("remediation-failed", "slowwrite-cache")
         assert failed and failed[0]["outcome"]["kind"] == "transient"

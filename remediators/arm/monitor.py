@@ -1,0 +1,136 @@
+"""Azure Monitor (`Microsoft.Insights`): diagnostic settings and their log categories on a cache or an Azure
+Managed Redis database, and metric alert rules in a cache's resource group.
+
+Write bodies are raw JSON holding only what the step sets (a dict body: the SDK models would add nothing
+harmful here, but raw JSON keeps every write body reviewable)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from azure.mgmt.monitor import MonitorManagementClient
+
+from ..models import DiagnosticLog, DiagnosticSetting, MetricAlert, PutDiagnosticSetting, PutMetricAlert
+from ..resource_ids import ResourceId
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+
+METRIC_ALERT_CRITERIA = "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
+
+ACTIONS = frozenset({
+    "Microsoft.Insights/diagnosticSettings/read",
+    "Microsoft.Insights/diagnosticSettings/write",
+    "Microsoft.Insights/diagnosticSettingsCategories/read",
+    # Linked check on the destination workspace when a diagnostic setting points at it.
+    "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+    "Microsoft.Insights/metricAlerts/read",
+    "Microsoft.Insights/metricAlerts/write",
+})
+
+
+class Monitor:
+    """Azure Monitor reads and writes for any resource kind; every failure is an `ArmError`."""
+
+    def __init__(self, session: ArmSession) -> None:
+        self.session = session
+
+    def _client(self, subscription_id: str) -> MonitorManagementClient:
+        return self.session.client(MonitorManagementClient, subscription_id)
+
+    def read_diagnostics(
+        self, target: str, subscription_id: str, needs: frozenset[str]
+    ) -> tuple[tuple[DiagnosticSetting, ...] | None, tuple[str, ...] | None]:
+        """Diagnostic settings and offered log categories of `target` (a cache, or an Azure Managed Redis
+        database), each only when `needs` asks for it; what is not read stays None."""
+        s, monitor = self.session, self._client(subscription_id)
+        settings = categories = None
+        if "diagnostic_settings" in needs:
+            items = s.call(lambda: list(monitor.diagnostic_settings.list(target, **s.timeouts)))
+            settings = tuple(_diagnostic_setting(i) for i in items)
+        if "diagnostic_categories" in needs:
+            found = s.call(lambda: list(monitor.diagnostic_settings_category.list(target, **s.timeouts)))
+            categories = tuple(str(c.name) for c in found if c.name)
+        return settings, categories
+
+    def metric_alerts(self, cache: ResourceId) -> tuple[MetricAlert, ...]:
+        """Metric alert rules in the cache's resource group whose scopes contain the cache (the cache itself,
+        its resource group or subscription). Rules kept in other resource groups are not seen."""
+        s, monitor = self.session, self._client(cache.subscription_id)
+        items = s.call(lambda: list(monitor.metric_alerts.list_by_resource_group(cache.resource_group,
+                                                                                  **s.timeouts)))
+        key = cache.arm_id.lower()
+        out = []
+        for item in items:
+            scopes = tuple(str(sc) for sc in item.scopes or ())
+            if not any(key == sc.rstrip("/").lower() or key.startswith(sc.rstrip("/").lower() + "/")
+                       for sc in scopes):
+                continue
+            criteria = getattr(item.criteria, "all_of", None) or ()
+            out.append(MetricAlert(
+                id=str(item.id),
+                scopes=scopes,
+                metrics=tuple(str(c.metric_name) for c in criteria if getattr(c, "metric_name", None)),
+                action_group_ids=tuple(str(a.action_group_id) for a in item.actions or () if a.action_group_id),
+                enabled=bool(item.enabled),
+            ))
+        return tuple(out)
+
+    def put_diagnostic_setting(self, target: str, subscription_id: str, step: PutDiagnosticSetting) -> ApplyResult:
+        """The same setting body on a cache or on an Azure Managed Redis database (`target` is its id)."""
+        s, monitor = self.session, self._client(subscription_id)
+        logs = [{"category": c, "enabled": True} for c in step.categories]
+        logs += [{"categoryGroup": g, "enabled": True} for g in step.category_groups]
+        body = json.dumps({"properties": {"workspaceId": step.workspace_id, "logs": logs}}).encode("utf-8")
+        info = ResponseInfo()
+        resource = s.call(
+            lambda: monitor.diagnostic_settings.create_or_update(
+                target, step.name, body, content_type="application/json", cls=raw_json,
+                raw_response_hook=info, **s.timeouts,
+            )
+        )
+        return info.done(resource)
+
+    def put_metric_alert(self, cache: ResourceId, step: PutMetricAlert) -> ApplyResult:
+        """PUT one alert rule in the cache's resource group with only the fields it needs."""
+        s, monitor = self.session, self._client(cache.subscription_id)
+        body = {
+            "location": "global",
+            "properties": {
+                "description": f"redis-warden: {step.metric} on {cache.name} (rule {step.rule})",
+                "severity": step.severity,
+                "enabled": True,
+                "scopes": [step.scope],
+                "evaluationFrequency": step.evaluation_frequency,
+                "windowSize": step.window_size,
+                "criteria": {
+                    "odata.type": METRIC_ALERT_CRITERIA,
+                    "allOf": [{
+                        "criterionType": "StaticThresholdCriterion",
+                        "name": step.metric,
+                        "metricName": step.metric,
+                        "metricNamespace": step.metric_namespace,
+                        "operator": step.operator,
+                        "threshold": step.threshold,
+                        "timeAggregation": step.aggregation,
+                    }],
+                },
+                "autoMitigate": True,
+                "actions": [{"actionGroupId": step.action_group_id}],
+            },
+        }
+        info = ResponseInfo()
+        resource = s.call(
+            lambda: monitor.metric_alerts.create_or_update(
+                cache.resource_group, step.name, json.dumps(body).encode("utf-8"), content_type="application/json",
+                cls=raw_json, raw_response_hook=info, **s.timeouts,
+            )
+        )
+        return info.done(resource)
+
+
+def _diagnostic_setting(item: Any) -> DiagnosticSetting:
+    logs = tuple(
+        DiagnosticLog(category=log_.category, category_group=log_.category_group, enabled=bool(log_.enabled))
+        for log_ in (item.logs or ())
+    )
+    return DiagnosticSetting(name=str(item.name), workspace_id=item.workspace_id, logs=logs)

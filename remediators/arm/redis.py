@@ -1,0 +1,194 @@
+"""Azure Cache for Redis (`Microsoft.Cache/redis`): read a cache into a snapshot, list caches, apply a step.
+
+Every write body is sent as raw JSON bytes holding only what the step changes: the SDK's
+`RedisUpdateParameters` model would add defaults (`publicNetworkAccess: Enabled`,
+`disableAccessKeyAuthentication: false`) to every PATCH and silently undo other people's settings.
+Reads use the SDK's `cls=` hook to keep ARM's raw JSON, so a property ARM did not send stays absent
+instead of turning into a model default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.mgmt.redis import RedisManagementClient
+
+from ..models import (
+    CacheSnapshot,
+    DeleteFirewallRule,
+    FirewallRule,
+    ManualAction,
+    PatchCache,
+    PutDiagnosticSetting,
+    PutFirewallRule,
+    PutMetricAlert,
+    Step,
+)
+from ..resource_ids import CacheKind, ResourceId, Scope
+from . import polling
+from .bodies import listed_ids, private_endpoint_connections
+from .errors import ArmError
+from .monitor import Monitor
+from .network import Network
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+
+ACTIONS = frozenset({
+    "Microsoft.Cache/redis/read",
+    "Microsoft.Cache/redis/write",
+    "Microsoft.Cache/redis/firewallRules/read",
+    "Microsoft.Cache/redis/firewallRules/write",
+    "Microsoft.Cache/redis/firewallRules/delete",
+    "Microsoft.Cache/redis/linkedServers/read",
+})
+
+
+class RedisCaches:
+    """Azure Cache for Redis through `RedisManagementClient`; every failure is an `ArmError`."""
+
+    KIND = CacheKind.REDIS
+
+    def __init__(self, session: ArmSession, monitor: Monitor, network: Network) -> None:
+        self.session = session
+        self.monitor = monitor
+        self.network = network
+
+    def _client(self, subscription_id: str) -> RedisManagementClient:
+        return self.session.client(RedisManagementClient, subscription_id)
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
+        s, client = self.session, self._client(cache.subscription_id)
+        rg, name = cache.resource_group, cache.name
+        resource = s.call(lambda: client.redis.get(rg, name, cls=raw_json, **s.timeouts))
+        if not isinstance(resource, dict):
+            raise ArmError("transient", "ARM returned an empty body for the cache", code="EmptyBody")
+        props = resource.get("properties") or {}
+        rules = None
+        if "firewall_rules" in needs:
+            rules = self._list_rules(cache)
+        settings = categories = None
+        if "diagnostic_settings" in needs or "diagnostic_categories" in needs:
+            settings, categories = self.monitor.read_diagnostics(cache.arm_id, cache.subscription_id, needs)
+        linked = self._linked_servers(cache, props) if "linked_servers" in needs else None
+        connections = self.network.with_dns_when_needed(
+            private_endpoint_connections(resource), props.get("publicNetworkAccess"), needs)
+        alerts = self.monitor.metric_alerts(cache) if "metric_alerts" in needs else None
+        return CacheSnapshot(
+            cache_id=cache,
+            resource=resource,
+            firewall_rules=rules,
+            private_endpoint_connections=connections,
+            metric_alerts=alerts,
+            diagnostic_settings=settings,
+            diagnostic_categories=categories,
+            linked_servers=linked,
+            read_at=datetime.now(UTC),
+        )
+
+    def _linked_servers(self, cache: ResourceId, props: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Geo-replication partners with their locations (LinkedServer_List). The GET body lists linked
+        servers by id only; when it says there are none (`linkedServers: []`) no list call is made."""
+        if props.get("linkedServers") == []:
+            return ()
+        s, client = self.session, self._client(cache.subscription_id)
+        items = s.call(lambda: list(client.linked_server.list(cache.resource_group, cache.name, **s.timeouts)))
+        return tuple(
+            {
+                "id": i.id,
+                "name": str(i.name or "").rsplit("/", 1)[-1],
+                "properties": {
+                    "linkedRedisCacheId": i.linked_redis_cache_id,
+                    "linkedRedisCacheLocation": i.linked_redis_cache_location,
+                    "serverRole": i.server_role,
+                    "provisioningState": i.provisioning_state,
+                },
+            }
+            for i in items
+        )
+
+    def _list_rules(self, cache: ResourceId) -> tuple[FirewallRule, ...]:
+        s, client = self.session, self._client(cache.subscription_id)
+        items = s.call(lambda: list(client.firewall_rules.list(cache.resource_group, cache.name, **s.timeouts)))
+        return tuple(
+            FirewallRule(name=str(i.name).rsplit("/", 1)[-1], start_ip=str(i.start_ip), end_ip=str(i.end_ip))
+            for i in items
+        )
+
+    def list_caches(self, scope: Scope) -> list[ResourceId]:
+        """Every Microsoft.Cache/redis in a subscription or resource group, following nextLink."""
+        s, client = self.session, self._client(scope.subscription_id)
+        rg = scope.resource_group
+        if rg is None:
+            items = s.call(lambda: list(client.redis.list_by_subscription(**s.timeouts)))
+        else:
+            items = s.call(lambda: list(client.redis.list_by_resource_group(rg, **s.timeouts)))
+        return listed_ids(str(i.id) for i in items)
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
+        if isinstance(step, PatchCache):
+            return self._patch(cache, step)
+        if isinstance(step, PutFirewallRule):
+            return self._put_rule(cache, step)
+        if isinstance(step, DeleteFirewallRule):
+            return self._delete_rule(cache, step)
+        if isinstance(step, PutDiagnosticSetting):
+            return self.monitor.put_diagnostic_setting(cache.arm_id, cache.subscription_id, step)
+        if isinstance(step, PutMetricAlert):
+            return self.monitor.put_metric_alert(cache, step)
+        if isinstance(step, ManualAction):
+            raise ArmError("invalid", f"a manual action cannot be applied: {step.reason}", code="ManualAction")
+        raise ArmError("invalid", f"unknown step {type(step).__name__}", code="UnknownStep")
+
+    def _patch(self, cache: ResourceId, step: PatchCache) -> ApplyResult:
+        client = self._client(cache.subscription_id)
+        body = json.dumps(dict(step.body)).encode("utf-8")
+        info = ResponseInfo()
+        kwargs = polling.begin_kwargs(self.session, info)
+        poller = self.session.call(lambda: client.redis.begin_update(cache.resource_group, cache.name, body, **kwargs))
+        return polling.finish(self.session, poller, info)
+
+    def _put_rule(self, cache: ResourceId, step: PutFirewallRule) -> ApplyResult:
+        s, client = self.session, self._client(cache.subscription_id)
+        body = json.dumps({"properties": {"startIP": step.start_ip, "endIP": step.end_ip}}).encode("utf-8")
+        info = ResponseInfo()
+        resource = s.call(
+            lambda: client.firewall_rules.create_or_update(
+                cache.resource_group, cache.name, step.name, body, content_type="application/json",
+                cls=raw_json, raw_response_hook=info, **s.timeouts,
+            )
+        )
+        return info.done(resource)
+
+    def _delete_rule(self, cache: ResourceId, step: DeleteFirewallRule) -> ApplyResult:
+        """Re-read right before deleting: never act on a stale list, never leave public access open to all."""
+        s, client = self.session, self._client(cache.subscription_id)
+        resource = s.call(lambda: client.redis.get(cache.resource_group, cache.name, cls=raw_json, **s.timeouts))
+        rules = self._list_rules(cache)
+        current = next((r for r in rules if r.name.lower() == step.name.lower()), None)
+        if current is None:
+            raise ArmError("stale", f"firewall rule {step.name} is no longer there", code="StaleFirewallRules")
+        if (current.start_ip, current.end_ip) != (step.start_ip, step.end_ip):
+            raise ArmError(
+                "stale",
+                f"firewall rule {step.name} is now {current.start_ip}-{current.end_ip}, "
+                f"not {step.start_ip}-{step.end_ip}",
+                code="StaleFirewallRules",
+            )
+        public = ((resource or {}).get("properties") or {}).get("publicNetworkAccess", "Enabled")
+        if len(rules) == 1 and str(public).lower() != "disabled":
+            raise ArmError(
+                "unsafe",
+                f"deleting {step.name}, the last firewall rule, would open the cache to every address",
+                code="WouldAdmitAll",
+            )
+        info = ResponseInfo()
+        s.call(lambda: client.firewall_rules.delete(cache.resource_group, cache.name, step.name,
+                                                    raw_response_hook=info, **s.timeouts))
+        return info.done(detail="already absent" if info.status == 204 else None)
+

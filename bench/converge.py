@@ -32,7 +32,7 @@ def _remaining_writes(rt: Any, cache_ids: Sequence[str], blocked: set[tuple[str,
     for good (a `blocked` record for that cache and rule) is a person's job, not drift left, as in the demo."""
     from datetime import UTC, datetime
 
-    from remediators.planning.redis import plan
+    from remediators.planning.planner import plan
     from remediators.resource_ids import parse_cache_id
 
     left = {}

@@ -189,7 +189,7 @@ def end_state(
     from remediators.arm.gateway import Gateway
     from remediators.baseline import load_baseline, settings_defaults
     from remediators.models import ManualAction, Status
-    from remediators.planning.redis import plan
+    from remediators.planning.planner import plan
     from remediators.resource_ids import parse_cache_id
 
     baseline = load_baseline(str(HERE / "baseline.json"), defaults=settings_defaults(WORKSPACE, None))

@@ -37,7 +37,8 @@ from ..models import (
     Status,
     Step,
 )
-from ..planning.redis import check_plan_safety, plan
+from ..planning.planner import plan
+from ..planning.safety import check_plan_safety
 from ..resource_ids import CacheKind, ResourceId
 from ..state.limits import SafetyGuard
 from ..state.store import CacheLease, StateStore

@@ -1,24 +1,19 @@
 """Database PATCHes for Azure Managed Redis: `DatabaseFix` findings -> one `PatchDatabase` per database.
 
-Pure, like the planner that calls it. A database is its own ARM resource (`.../redisEnterprise/{cluster}/
+Pure, like `planning.planner`, which calls it. A database is its own ARM resource (`.../redisEnterprise/{cluster}/
 databases/{name}`), so its fields never share a PATCH with the cluster's; every database gets at most one
 PATCH holding only the fields that change. Two rules wanting different values for one field, a value that
-would widen access (the planner's `widening` check), or a database the snapshot does not hold become manual
+would widen access (`safety.widening`), or a database the snapshot does not hold become manual
 actions; a field that already has the wanted value is a note, not a write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..models import CacheSnapshot, DatabaseFix, ManualAction, PatchDatabase
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        return a.lower() == b.lower()
-    return type(a) is type(b) and a == b
+from .safety import same, widening
 
 
 def _database_properties(snapshot: CacheSnapshot) -> dict[str, Mapping[str, Any]]:
@@ -34,7 +29,6 @@ def _database_properties(snapshot: CacheSnapshot) -> dict[str, Mapping[str, Any]
 def plan_database_patches(
     fixes: Sequence[tuple[str, DatabaseFix]],
     snapshot: CacheSnapshot,
-    widening: Callable[[str, Any], str | None],
 ) -> tuple[list[PatchDatabase], list[ManualAction], list[str]]:
     manual: list[ManualAction] = []
     notes: list[str] = []
@@ -51,7 +45,7 @@ def plan_database_patches(
     for (db_key, field), asks in sorted(wanted.items()):
         rules = sorted({r for r, _, _ in asks})
         value = asks[0][1]
-        if any(not _same(v, value) for _, v, _ in asks[1:]):
+        if any(not same(v, value) for _, v, _ in asks[1:]):
             manual.extend(ManualAction(r, f"rules {', '.join(rules)} want different values for database "
                                           f"{asks[0][2]} {field}") for r in rules)
             continue
@@ -63,7 +57,7 @@ def plan_database_patches(
             manual.extend(ManualAction(r, f"database {asks[0][2]} was not read; cannot plan its PATCH")
                           for r in rules)
             continue
-        if _same(current[db_key].get(field), value):
+        if same(current[db_key].get(field), value):
             notes.append(f"database {asks[0][2]} {field} already has the wanted value")
             continue
         names.setdefault(db_key, asks[0][2])

@@ -27,7 +27,8 @@ from remediators.models import (
     Severity,
     Status,
 )
-from remediators.planning.redis import UnsafePlan, check_plan_safety, plan
+from remediators.planning.planner import plan
+from remediators.planning.safety import UnsafePlan, check_plan_safety
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext, Verdict

@@ -18,7 +18,7 @@ from emulator.testing import cache_id, running_emulator, sample_cache
 from remediators.arm.gateway import Gateway
 from remediators.baseline import load_baseline
 from remediators.models import PutMetricAlert
-from remediators.planning.redis import plan
+from remediators.planning.planner import plan
 from remediators.resource_ids import parse_cache_id
 
 PE_NET = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-net/providers/Microsoft.Network/privateEndpoints"

@@ -26,7 +26,10 @@ from remediators.models import (
     Severity,
     Status,
 )
-from remediators.planning.redis import MAX_GENERATED_NAME, PATCH_SEQUENCE, UnsafePlan, check_plan_safety, plan
+from remediators.planning.patches import PATCH_SEQUENCE
+from remediators.planning.planner import plan
+from remediators.planning.redis import MAX_GENERATED_NAME
+from remediators.planning.safety import UnsafePlan, check_plan_safety
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext

@@ -32,7 +32,7 @@ from remediators.models import (
     PrivateEndpointConnection,
     PutFirewallRule,
 )
-from remediators.planning.redis import plan
+from remediators.planning.planner import plan
 from remediators.resource_ids import parse_cache_id
 
 SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"

@@ -1,5 +1,7 @@
 """Reconcile one cache: lease, fresh read, pure evaluation, safe plan, audited writes (design section 1).
 
+Events reach it through `engine.intake`; scans, the work queue and the CLI hand it a `WorkItem` directly.
+
 The event that led here is only a hint. Every decision is made on state read from ARM under the per-cache
 lease, so duplicates, reordering, replays, concurrent workers and forged events cannot make it do harm.
 Every way out of `reconcile` leaves an audit record: remediated, deferred (re-enqueued), blocked, gone,
@@ -21,13 +23,10 @@ from ..arm.pipeline import arm_correlation
 from ..baseline import Baseline
 from ..inputs import is_scan, snapshot_inputs
 from ..models import (
-    Actor,
-    CacheChange,
     CacheSnapshot,
     DeleteFirewallRule,
     Finding,
     FirewallFix,
-    IgnoredEvent,
     ManualAction,
     PatchCache,
     PatchDatabase,
@@ -135,6 +134,8 @@ class _Run:
 
 
 class Engine:
+    """Reconciles one cache per `WorkItem`; every way out leaves an audit record."""
+
     def __init__(
         self,
         *,
@@ -145,7 +146,6 @@ class Engine:
         deferrer: Deferrer,
         subscriptions: frozenset[str],
         dry_run: DryRunPolicy,
-        own_identity: Actor,
         record_upn: bool = False,
         defer_policy: DeferPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -158,80 +158,11 @@ class Engine:
         self.deferrer = deferrer
         self.subscriptions = subscriptions
         self.dry_run = dry_run
-        self.own = own_identity
         self.record_upn = record_upn
         self.defer_policy = defer_policy or DeferPolicy()
         self.clock = clock
         # Breaker, flap guard and open intents (remediators.state.limits); never used on a dry-run path.
         self.safety = safety or SafetyGuard(state, audit, clock=clock)
-
-    # ------------------------------------------------------------------------------------------ events
-
-    def handle_event(
-        self, parsed: CacheChange | IgnoredEvent, *, dry_run: bool = False, source: str | None = None
-    ) -> Outcome:
-        """Turn one parsed event into at most one reconcile. Everything dropped here costs no ARM call.
-        `dry_run` (with the `source` that asked for it) can only make the run drier."""
-        if isinstance(parsed, IgnoredEvent):
-            self._ignored(parsed.event_id, parsed.reason, parsed.subject, parsed.actor)
-            return Outcome.IGNORED
-        change = parsed
-        if change.cache.subscription_id not in self.subscriptions:
-            self._ignored(change.event_id, "subscription not in WARDEN_SUBSCRIPTIONS", change.subject, change.actor)
-            return Outcome.IGNORED
-        if self._is_own(change.actor):
-            self._ignored(change.event_id, "own write (caller is redis-warden's identity)", change.subject,
-                          change.actor)
-            return Outcome.IGNORED
-        if self.state.event_seen(change.event_id):
-            self._ignored(change.event_id, "duplicate delivery (event id already handled)", change.subject,
-                          change.actor)
-            return Outcome.IGNORED
-        trigger = self._event_trigger(change)
-        if change.is_delete and change.touches_cache_itself:
-            self.audit.record("gone", cache_id=change.cache.arm_id, trigger=trigger,
-                              detail="cache deleted; nothing to remediate")
-            self.state.mark_event(change.event_id, Outcome.GONE)
-            return Outcome.GONE
-        flat = _flat_trigger(change)
-        if source:
-            flat["source"] = source
-        item = WorkItem(
-            cache=change.cache,
-            reason="event",
-            first_seen=self.clock(),
-            trigger={k: v for k, v in flat.items() if v},
-            dry_run=dry_run,
-        )
-        result = self.reconcile(item)
-        if not dry_run:  # a dry run must not use up the event: a later real run of it still acts
-            self.state.mark_event(change.event_id, result.outcome)
-        return result.outcome
-
-    def _is_own(self, actor: Actor) -> bool:
-        own = self.own
-        return bool(
-            (own.app_id and actor.app_id and own.app_id.lower() == actor.app_id.lower())
-            or (own.object_id and actor.object_id and own.object_id.lower() == actor.object_id.lower())
-        )
-
-    def _ignored(self, event_id: str | None, reason: str, subject: str | None, actor: Actor | None) -> None:
-        log.info("ignored event %s: %s (%s)", event_id, reason, subject)
-        self.audit.record(
-            "ignored-event",
-            trigger={"event_id": event_id, "actor": actor.minimal(self.record_upn) if actor else None},
-            detail=reason,
-            subject=subject,
-        )
-
-    def _event_trigger(self, change: CacheChange) -> dict[str, Any]:
-        return {
-            "event_id": change.event_id,
-            "type": change.event_type,
-            "correlation_id": change.correlation_id,
-            "subject": change.subject,
-            "actor": change.actor.minimal(self.record_upn),
-        }
 
     # ------------------------------------------------------------------------------------------ reconcile
 
@@ -449,17 +380,6 @@ class Engine:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _flat_trigger(change: CacheChange) -> dict[str, str | None]:
-    return {
-        "event_id": change.event_id,
-        "type": change.event_type,
-        "correlation_id": change.correlation_id,
-        "subject": change.subject,
-        "actor_oid": change.actor.object_id,
-        "actor_appid": change.actor.app_id,
-    }
 
 
 def _trigger(item: WorkItem) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     counts: dict[str, int] = {}
     try:
         for parsed in parse_message(raw):
-            outcome = rt.engine.handle_event(parsed, dry_run=args.dry_run, source="cli")
+            outcome = rt.intake.handle_event(parsed, dry_run=args.dry_run, source="cli")
             counts[str(outcome)] = counts.get(str(outcome), 0) + 1
     finally:
         rt.audit.close()

@@ -23,6 +23,7 @@ from azure.storage.queue import QueueClient
 from ..arm.gateway import Gateway
 from ..audit import AuditTrail, open_trail
 from ..baseline import Baseline, load_baseline, settings_defaults
+from ..engine.intake import EventIntake
 from ..engine.reconcile import DeferPolicy, DryRunPolicy, Engine
 from ..models import Actor
 from ..settings import EVENTS_QUEUE, WORK_QUEUE, Settings
@@ -58,6 +59,7 @@ class Runtime:
     state: StateStore
     audit: AuditTrail
     engine: Engine
+    intake: EventIntake
     own: Actor
 
     def queue(self, name: str) -> QueueClient:
@@ -114,7 +116,6 @@ class Runtime:
             deferrer=deferrer,
             subscriptions=settings.subscriptions,
             dry_run=DryRunPolicy(app_setting=settings.dry_run, baseline=baseline.dry_run),
-            own_identity=own,
             record_upn=settings.record_upn,
             defer_policy=DeferPolicy(
                 base_seconds=settings.defer_base_seconds, budget_seconds=settings.defer_budget_seconds
@@ -123,7 +124,8 @@ class Runtime:
             safety=SafetyGuard(state, audit, SafetyLimits.from_settings(settings),
                                **({"clock": clock} if clock else {})),
         )
-        return cls(settings, baseline, credential, gateway, storage, state, audit, engine, own)
+        intake = EventIntake(engine, own_identity=own)
+        return cls(settings, baseline, credential, gateway, storage, state, audit, engine, intake, own)
 
 
 class StartupFailed(RuntimeError):

@@ -57,7 +57,7 @@ def _field_of(exc: Exception) -> str:
 def on_resource_event(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
     rt = rt or get_runtime()
     for parsed in parse_message(body):
-        rt.engine.handle_event(parsed)
+        rt.intake.handle_event(parsed)
     rt.audit.checkpoint_if_due()
 
 

@@ -147,7 +147,7 @@ def test_an_event_deferred_by_a_busy_cache_comes_back_as_a_readable_work_item(tm
             rig.arm.store.caches[rig.item("event-cache").cache.key].faults.append(busy)
         (event,) = rig.arm.events()
         (parsed,) = parse_message(json.dumps(event).encode())
-        assert rig.rt.engine.handle_event(parsed) is Outcome.DEFERRED
+        assert rig.rt.intake.handle_event(parsed) is Outcome.DEFERRED
         work = rig.queue("warden-work")
         messages = wait_for(lambda: list(work.receive_messages(max_messages=1, visibility_timeout=60)))
         assert len(messages) == 1

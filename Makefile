@@ -41,7 +41,7 @@ test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(CHECKOV_VENV)/bin/checkov --directory infra --skip-download --compact --quiet
 	$(PY) -m pytest
-	WARDEN_TEST_LRO_SHAPE=accepted $(PY) -m pytest tests/emulator tests/gateway tests/integration
+	WARDEN_TEST_LRO_SHAPE=accepted $(PY) -m pytest tests/emulator tests/arm tests/entry tests/integration
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -19,8 +19,8 @@ from remediators.models import CacheSnapshot, Status
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext
-from tests.unit import policy_eval
-from tests.unit.test_policy_conformance import REFERENCE
+from tests.rules import policy_eval
+from tests.rules.test_policy_conformance import REFERENCE
 
 from .fleet import cluster_id
 

@@ -26,8 +26,7 @@ from remediators.audit.londontime import parse_uk_date
 from remediators.audit.signing import key_fingerprint
 from remediators.entry import cli
 from remediators.rules import ALL_RULES
-
-from .stack import SUB, app_settings, baseline, read_jsonl, run_cli
+from tests.integration.stack import SUB, app_settings, baseline, read_jsonl, run_cli
 
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
 FINDING_KEYS = {"rule", "status", "compliant", "effect", "severity", "reason"}

@@ -17,8 +17,7 @@ from emulator.principals import JANE_OBJECT_ID, WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
 from remediators.engine import reconcile as engine
 from remediators.resource_ids import CacheKind
-
-from .stack import REPO, SUB, Stack, running_stack
+from tests.integration.stack import REPO, SUB, Stack, running_stack
 
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
 EVENTS = REPO / "reference" / "events"

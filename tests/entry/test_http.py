@@ -18,8 +18,7 @@ from emulator.principals import WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
 from remediators.audit import commands
 from remediators.audit.signing import key_fingerprint
-
-from .stack import SUB, Stack, read_jsonl, running_stack
+from tests.integration.stack import SUB, Stack, read_jsonl, running_stack
 
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -14,8 +14,7 @@ import pytest
 from emulator.testing import sample_cache
 from remediators.engine.reconcile import Outcome
 from remediators.workitem import WorkItem
-
-from .rig import OFFICE, engine_rig, wait_for
+from tests.reliability.rig import OFFICE, engine_rig, wait_for
 
 
 def _drifted(name: str, **knobs) -> dict:

@@ -143,3 +143,34 @@ def test_the_private_name_check_finds_both_kinds_of_reach(tmp_path: Path) -> Non
 @pytest.mark.parametrize("kind", ["arm", "planning", "engine", "state", "entry", "rules/redis", "rules/enterprise"])
 def test_every_layer_is_a_package(kind: str) -> None:
     assert (ROOT / PACKAGE / kind / "__init__.py").is_file()
+
+
+# What each layer may not import (design: rules and the planner are pure, the ARM layer never decides policy,
+# nothing below the entry points reaches up to them). `arm.bodies` is pure parsing of ARM bodies, shared with
+# the offline `evaluate` command and the rules, so it is the one ARM module a rule may read.
+FORBIDDEN = {
+    "remediators.rules": ("remediators.arm", "remediators.planning", "remediators.engine", "remediators.state",
+                          "remediators.entry", "remediators.audit"),
+    "remediators.planning": ("remediators.arm", "remediators.rules", "remediators.engine", "remediators.state",
+                             "remediators.entry", "remediators.audit"),
+    "remediators.arm": ("remediators.rules", "remediators.planning", "remediators.baseline", "remediators.engine",
+                        "remediators.state", "remediators.entry", "remediators.audit"),
+    "remediators.engine": ("remediators.entry",),
+    "remediators.state": ("remediators.engine", "remediators.entry", "remediators.arm"),
+}
+ALLOWED = {"remediators.arm.bodies"}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_each_layer_imports_only_what_it_may() -> None:
+    found = []
+    for module, targets in _graph().items():
+        for layer, banned in FORBIDDEN.items():
+            if not _within(module, layer):
+                continue
+            found.extend(f"{module} imports {t}" for t in sorted(targets)
+                         if t not in ALLOWED and any(_within(t, b) for b in banned))
+    assert found == []

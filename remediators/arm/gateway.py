@@ -48,21 +48,10 @@ class Gateway:
         redis.ACTIONS | enterprise.ACTIONS | monitor.ACTIONS | network.ACTIONS | polling.ACTIONS
     )
 
-    def __init__(
-        self,
-        arm_endpoint: str,
-        credential: TokenCredential,
-        *,
-        timeout: float = 30.0,
-        lro_wait_seconds: float = 20.0,
-        polling_interval: float = 1.0,
-        retry_total: int = 2,
-        max_retry_after: float = 5.0,
-    ) -> None:
-        self.session = ArmSession(
-            arm_endpoint, credential, timeout=timeout, lro_wait_seconds=lro_wait_seconds,
-            polling_interval=polling_interval, retry_total=retry_total, max_retry_after=max_retry_after,
-        )
+    def __init__(self, arm_endpoint: str, credential: TokenCredential, **options: float) -> None:
+        """`options` are `ArmSession`'s: timeout, lro_wait_seconds, polling_interval, retry_total,
+        max_retry_after."""
+        self.session = ArmSession(arm_endpoint, credential, **options)  # type: ignore[arg-type]
         self.monitor = monitor.Monitor(self.session)
         self.network = network.Network(self.session)
         self.services: dict[CacheKind, Service] = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from . import errors
+from . import errors, hostile
 from .calls import Call, Reply, WriteEvent
 from .errors import ArmHttpError
 from .handling import bodies_in_scope, injected_error, name_connections, page, require_scope, retry_after
@@ -79,7 +79,7 @@ class RedisApi:
     def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
             state = self.cache(sub, rg, name, method="GET", resource="cache")
-            return Reply(200, self.store.observe(state))
+            return Reply(200, hostile.cache_body(call, self.store.observe(state), state.hostile))
 
     def patch(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         update = self.spec.validate("RedisUpdateParameters", parse_json(call.body))
@@ -152,7 +152,8 @@ class RedisApi:
         with self.store.lock:
             state = self.cache(sub, rg, name, method="GET", resource="firewallRules")
             items = [copy.deepcopy(r) for r in state.rules.values()]
-        return self._page(call, sorted(items, key=lambda r: r["name"].lower()))
+        return hostile.firewall_page(call, state.id, sorted(items, key=lambda r: r["name"].lower()), state.hostile,
+                                     self.page_size)
 
     def get_rule(self, call: Call, sub: str, rg: str, name: str, rule: str) -> Reply:
         with self.store.lock:

@@ -70,6 +70,7 @@ class CacheState:
     linked: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased name -> LinkedServer item
     configuring_aad_gets: int = 0  # knob `configuringAadForGets`
     after_operation: list[str] | None = None  # states shown on GETs once the running operation completes
+    hostile: dict[str, Any] = field(default_factory=dict)  # knob `hostile` (emulator.hostile)
 
     @property
     def provisioning_state(self) -> str:
@@ -138,6 +139,7 @@ class Store:
         if sequence:
             state.set_provisioning_state(sequence[0])
         state.configuring_aad_gets = int(knobs.get("configuringAadForGets", 0))
+        state.hostile = dict(knobs.get("hostile", {}))
         self._add_related(state, seed, props)
         with self.lock:
             self.caches[state.key] = state

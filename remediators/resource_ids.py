@@ -199,6 +199,34 @@ def cache_of(raw: object) -> ResourceId:
     return cache
 
 
+# ARM's grammar for names that come back in ARM answers and go into our URLs (design section 6).
+FIREWALL_RULE_NAME = re.compile(r"^\w+$", re.ASCII)  # Microsoft.Cache/redis/firewallRules: letters, digits, _
+_NETWORK_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,78}[A-Za-z0-9_])?$")
+
+
+def valid_firewall_rule_name(name: object) -> bool:
+    r"""Whether ARM could have answered with this firewall rule name (`^\w+$`): anything else (`..`, `a/b`)
+    would be normalised by the HTTP stack into a different URL if it were sent."""
+    return isinstance(name, str) and len(name) <= 128 and bool(FIREWALL_RULE_NAME.match(name))
+
+
+def parse_private_endpoint_id(raw: object) -> str:
+    """A private endpoint's ARM id from a cache's connections, strictly, before it becomes a URL path:
+    `/subscriptions/{guid}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}`.
+    An id that would change the host (`.attacker.example/...`) or climb out (`..`) is refused."""
+    parts = id_segments(raw)
+    sub = _subscription(parts)
+    if len(parts) != 8:
+        raise InvalidResourceId("private endpoint id must have exactly 8 segments")
+    if parts[2].lower() != "resourcegroups" or not _RG.match(parts[3]) or parts[3].endswith("."):
+        raise InvalidResourceId("resource group segment is missing or invalid")
+    if parts[4].lower() != "providers" or parts[5].lower() != "microsoft.network":
+        raise InvalidResourceId("private endpoint id is not under Microsoft.Network")
+    if parts[6].lower() != "privateendpoints" or not _NETWORK_NAME.match(parts[7]):
+        raise InvalidResourceId("private endpoint name is invalid")
+    return f"/subscriptions/{sub}/resourceGroups/{parts[3]}/providers/Microsoft.Network/privateEndpoints/{parts[7]}"
+
+
 def parse_scope(raw: object) -> Scope:
     """A subscription, resource group or cache ID (as accepted by `POST /api/scans`)."""
     parts = id_segments(raw)

@@ -96,8 +96,8 @@ class EnterpriseClusters:
 
     def _databases(self, cache: ResourceId) -> tuple[dict[str, Any], ...]:
         s, client = self.session, self._client(cache.subscription_id)
-        items = s.call(lambda: list(client.databases.list_by_cluster(cache.resource_group, cache.name,
-                                                                     **s.timeouts)))
+        items = s.list_sdk(lambda: client.databases.list_by_cluster(cache.resource_group, cache.name,
+                                                                     **s.timeouts), f"databases of {cache.arm_id}")
         # serialize(keep_readonly=True) gives the REST shape back, omitting what ARM did not send.
         return tuple(_with_name(i.serialize(keep_readonly=True)) for i in items)
 
@@ -106,8 +106,8 @@ class EnterpriseClusters:
         out: list[dict[str, Any]] = []
         for db in dbs:
             db_name = _name(db)
-            items = s.call(lambda n=db_name: list(client.access_policy_assignment.list(
-                cache.resource_group, cache.name, n, **s.timeouts)))
+            items = s.list_sdk(lambda n=db_name: client.access_policy_assignment.list(
+                cache.resource_group, cache.name, n, **s.timeouts), f"access policy assignments of {cache.arm_id}")
             out.extend(i.serialize(keep_readonly=True) for i in items)
         return tuple(out)
 
@@ -146,9 +146,10 @@ class EnterpriseClusters:
         s, client = self.session, self._client(scope.subscription_id)
         rg = scope.resource_group
         if rg is None:
-            items = s.call(lambda: list(client.redis_enterprise.list(**s.timeouts)))
+            items = s.list_sdk(lambda: client.redis_enterprise.list(**s.timeouts), f"clusters in {scope.arm_id}")
         else:
-            items = s.call(lambda: list(client.redis_enterprise.list_by_resource_group(rg, **s.timeouts)))
+            items = s.list_sdk(lambda: client.redis_enterprise.list_by_resource_group(rg, **s.timeouts),
+                               f"clusters in {scope.arm_id}")
         return listed_ids(str(item.id) for item in items)
 
     # ------------------------------------------------------------------------------------------ writes

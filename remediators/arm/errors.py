@@ -29,6 +29,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from .endpoint import OffEndpointRequest, PagingCut
+
 KINDS = ("busy", "throttled", "blocked", "gone", "stale", "unsafe", "transient", "invalid")
 # ARM codes that mean "try again later" on a 409.
 BUSY_CODES = frozenset({"anotheroperationinprogress", "resourcebusy", "operationinprogress"})
@@ -136,6 +138,10 @@ def from_azure_error(exc: AzureError) -> ArmError:
             request_id=response.headers.get("x-ms-request-id"),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
+    if isinstance(exc, OffEndpointRequest):
+        return ArmError("blocked", exc.message, code="OffEndpointRequest")
+    if isinstance(exc, PagingCut):
+        return ArmError("blocked", exc.message, code="PagingCut")
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return ArmError("transient", f"ARM unreachable: {exc.message}", code=type(exc).__name__)
     if isinstance(exc, ClientAuthenticationError):

@@ -45,10 +45,12 @@ class Monitor:
         s, monitor = self.session, self._client(subscription_id)
         settings = categories = None
         if "diagnostic_settings" in needs:
-            items = s.call(lambda: list(monitor.diagnostic_settings.list(target, **s.timeouts)))
+            items = s.list_sdk(lambda: monitor.diagnostic_settings.list(target, **s.timeouts),
+                               f"diagnostic settings of {target}")
             settings = tuple(_diagnostic_setting(i) for i in items)
         if "diagnostic_categories" in needs:
-            found = s.call(lambda: list(monitor.diagnostic_settings_category.list(target, **s.timeouts)))
+            found = s.list_sdk(lambda: monitor.diagnostic_settings_category.list(target, **s.timeouts),
+                               f"diagnostic categories of {target}")
             categories = tuple(str(c.name) for c in found if c.name)
         return settings, categories
 
@@ -56,8 +58,8 @@ class Monitor:
         """Metric alert rules in the cache's resource group whose scopes contain the cache (the cache itself,
         its resource group or subscription). Rules kept in other resource groups are not seen."""
         s, monitor = self.session, self._client(cache.subscription_id)
-        items = s.call(lambda: list(monitor.metric_alerts.list_by_resource_group(cache.resource_group,
-                                                                                  **s.timeouts)))
+        items = s.list_sdk(lambda: monitor.metric_alerts.list_by_resource_group(cache.resource_group, **s.timeouts),
+                           f"metric alerts in {cache.resource_group}")
         key = cache.arm_id.lower()
         out = []
         for item in items:

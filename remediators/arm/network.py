@@ -9,6 +9,7 @@ import logging
 from dataclasses import replace
 
 from ..models import PrivateEndpointConnection
+from ..resource_ids import InvalidResourceId, parse_private_endpoint_id
 from .errors import ArmError
 from .pipeline import ArmSession
 
@@ -32,14 +33,22 @@ class Network:
         found: dict[str, tuple[str, ...] | None] = {}
         out = []
         for conn in connections:
-            pe = conn.private_endpoint_id
-            if not pe or str(conn.status).lower() != "approved":
+            raw = conn.private_endpoint_id
+            if not raw or str(conn.status).lower() != "approved":
                 out.append(conn)
+                continue
+            try:
+                # Parsed strictly before it becomes a URL: an id like `.attacker.example/...` or `@host/...`
+                # would otherwise move the request (and the token) to another host.
+                pe = parse_private_endpoint_id(raw)
+            except InvalidResourceId as exc:
+                log.warning("private endpoint id of a connection refused: %s", exc)
+                out.append(replace(conn, private_dns_zone_groups=None))
                 continue
             key = pe.lower()
             if key not in found:
                 try:
-                    groups = self.session.list(pe.rstrip("/") + "/privateDnsZoneGroups", NETWORK_API_VERSION)
+                    groups = self.session.list(pe + "/privateDnsZoneGroups", NETWORK_API_VERSION)
                     found[key] = tuple(str(g.get("name") or str(g.get("id", "")).rsplit("/", 1)[-1]) for g in groups)
                 except ArmError as exc:
                     if exc.kind == "gone":

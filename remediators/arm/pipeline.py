@@ -29,10 +29,10 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, SansIOHTTPPolicy, UserAgentPolicy
 from azure.core.rest import HttpRequest
-from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
 from .. import __version__
 from ..models import Actor
+from .endpoint import EndpointPinnedAuthenticationPolicy, bounded_pages, bounded_sdk_list
 from .errors import ArmError, from_azure_error, parse_retry_after
 
 T = TypeVar("T")
@@ -155,6 +155,11 @@ class ArmSession:
             "base_url": self.arm_endpoint,
             "polling_interval": self.polling_interval,
             "per_call_policies": [CorrelationPolicy()],
+            # The only authentication policy: refuses any request off WARDEN_ARM_ENDPOINT before the token
+            # is attached (nextLink, Azure-AsyncOperation, Location, redirects, ids pasted into paths).
+            "authentication_policy": EndpointPinnedAuthenticationPolicy(
+                self.credential, ARM_SCOPE, endpoint=self.arm_endpoint
+            ),
             "retry_policy": ArmRetryPolicy(
                 self.max_retry_after,
                 retry_total=self.retry_total,
@@ -187,24 +192,32 @@ class ArmSession:
                         UserAgentPolicy(sdk_moniker=f"redis-warden/{__version__}"),
                         *kwargs["per_call_policies"],
                         kwargs["retry_policy"],
-                        ARMChallengeAuthenticationPolicy(self.credential, ARM_SCOPE),
+                        kwargs["authentication_policy"],
                     ],
                 )
             return self._pipeline
 
     def list(self, path: str, api_version: str) -> list[dict[str, Any]]:
-        """GET a list API on `path`, following nextLink; errors map like the SDK's."""
+        """GET a list API on `path` (built from strictly parsed ids only), following nextLink within the
+        paging bounds (`endpoint.bounded_pages`); errors map like the SDK's."""
         client = self.pipeline()
-        url: str | None = f"{self.arm_endpoint}{path}?api-version={api_version}"
-        items: list[dict[str, Any]] = []
-        while url:
+
+        def fetch(url: str) -> tuple[list[dict[str, Any]], str | None]:
             response = self.call(lambda req=HttpRequest("GET", url): client.send_request(req, **self.timeouts))
             if response.status_code >= 400:
                 raise from_azure_error(HttpResponseError(response=response))
             body = response.json() if response.text() else {}
-            items.extend(i for i in body.get("value") or () if isinstance(i, dict))
-            url = body.get("nextLink")
-        return items
+            if not isinstance(body, dict):
+                raise ArmError("invalid", f"{path}: list answer is not a JSON object", code="InvalidListAnswer")
+            link = body.get("nextLink")
+            return [i for i in body.get("value") or () if isinstance(i, dict)], link if isinstance(link, str) else None
+
+        return self.call(lambda: bounded_pages(f"{self.arm_endpoint}{path}?api-version={api_version}", fetch,
+                                               what=path))
+
+    def list_sdk(self, pages: Callable[[], Any], what: str) -> list[Any]:
+        """An SDK list call (`ItemPaged`), read page by page within the paging bounds."""
+        return self.call(lambda: bounded_sdk_list(pages(), what=what))
 
     @staticmethod
     def call(fn: Callable[[], T]) -> T:

@@ -27,7 +27,7 @@ from ..models import (
     PutMetricAlert,
     Step,
 )
-from ..resource_ids import CacheKind, ResourceId, Scope
+from ..resource_ids import CacheKind, ResourceId, Scope, valid_firewall_rule_name
 from . import polling
 from .bodies import listed_ids, private_endpoint_connections
 from .errors import ArmError
@@ -95,7 +95,8 @@ class RedisCaches:
         if props.get("linkedServers") == []:
             return ()
         s, client = self.session, self._client(cache.subscription_id)
-        items = s.call(lambda: list(client.linked_server.list(cache.resource_group, cache.name, **s.timeouts)))
+        items = s.list_sdk(lambda: client.linked_server.list(cache.resource_group, cache.name, **s.timeouts),
+                           f"linked servers of {cache.arm_id}")
         return tuple(
             {
                 "id": i.id,
@@ -112,7 +113,8 @@ class RedisCaches:
 
     def _list_rules(self, cache: ResourceId) -> tuple[FirewallRule, ...]:
         s, client = self.session, self._client(cache.subscription_id)
-        items = s.call(lambda: list(client.firewall_rules.list(cache.resource_group, cache.name, **s.timeouts)))
+        items = s.list_sdk(lambda: client.firewall_rules.list(cache.resource_group, cache.name, **s.timeouts),
+                           f"firewall rules of {cache.arm_id}")
         return tuple(
             FirewallRule(name=str(i.name).rsplit("/", 1)[-1], start_ip=str(i.start_ip), end_ip=str(i.end_ip))
             for i in items
@@ -123,9 +125,10 @@ class RedisCaches:
         s, client = self.session, self._client(scope.subscription_id)
         rg = scope.resource_group
         if rg is None:
-            items = s.call(lambda: list(client.redis.list_by_subscription(**s.timeouts)))
+            items = s.list_sdk(lambda: client.redis.list_by_subscription(**s.timeouts), f"caches in {scope.arm_id}")
         else:
-            items = s.call(lambda: list(client.redis.list_by_resource_group(rg, **s.timeouts)))
+            items = s.list_sdk(lambda: client.redis.list_by_resource_group(rg, **s.timeouts),
+                               f"caches in {scope.arm_id}")
         return listed_ids(str(i.id) for i in items)
 
     # ------------------------------------------------------------------------------------------ writes
@@ -154,6 +157,7 @@ class RedisCaches:
         return polling.finish(self.session, poller, info)
 
     def _put_rule(self, cache: ResourceId, step: PutFirewallRule) -> ApplyResult:
+        _require_rule_name(step.name)
         s, client = self.session, self._client(cache.subscription_id)
         body = json.dumps({"properties": {"startIP": step.start_ip, "endIP": step.end_ip}}).encode("utf-8")
         info = ResponseInfo()
@@ -167,6 +171,7 @@ class RedisCaches:
 
     def _delete_rule(self, cache: ResourceId, step: DeleteFirewallRule) -> ApplyResult:
         """Re-read right before deleting: never act on a stale list, never leave public access open to all."""
+        _require_rule_name(step.name)
         s, client = self.session, self._client(cache.subscription_id)
         resource = s.call(lambda: client.redis.get(cache.resource_group, cache.name, cls=raw_json, **s.timeouts))
         rules = self._list_rules(cache)
@@ -192,3 +197,10 @@ class RedisCaches:
                                                     raw_response_hook=info, **s.timeouts))
         return info.done(detail="already absent" if info.status == 204 else None)
 
+
+def _require_rule_name(name: str) -> None:
+    """A firewall rule name outside ARM's grammar (`^\\w+$`) is never sent: `..` would be normalised by
+    the HTTP stack into `DELETE .../redis/{cache}`, the cache itself."""
+    if not valid_firewall_rule_name(name):
+        raise ArmError("invalid", f"firewall rule name {name!r} is outside ARM's grammar; not sent",
+                       code="InvalidResourceName")

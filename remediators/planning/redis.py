@@ -29,7 +29,7 @@ from ..models import (
     PutMetricAlert,
     Step,
 )
-from ..resource_ids import CacheKind
+from ..resource_ids import CacheKind, valid_firewall_rule_name
 
 MAX_GENERATED_NAME = 64  # the spec gives no length limit for rule names; a conservative bound for ours
 
@@ -66,6 +66,12 @@ def plan_firewall(rule_id: str, fix: FirewallFix, snapshot: CacheSnapshot) -> tu
     current = snapshot.firewall_rules
     if current is None:
         return [ManualAction(rule_id, "firewall rules were not read; cannot plan a safe change")], notes
+    foreign = sorted(r.name for r in current if not valid_firewall_rule_name(r.name))
+    if foreign:
+        # ARM never answers such a name; sending it back could address another resource (`..` would be
+        # normalised into the cache itself). Refused before planning, on the record, nothing sent.
+        return [ManualAction(rule_id, "ARM answered firewall rule name(s) outside its grammar (^\\w+$): "
+                                      f"{', '.join(map(repr, foreign))}; no firewall change is planned")], notes
     try:
         allowed = AddressSet.from_pairs(fix.allowed)
         intervals = {r.name: interval_of(r.start_ip, r.end_ip) for r in current}

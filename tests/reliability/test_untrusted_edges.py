@@ -166,3 +166,28 @@ def test_with_a_bad_baseline_poison_still_alerts_and_http_answers_503_with_the_r
         assert [i["id"] for i in alert["ids"]] == [event["id"]]
         assert alert["baseline"] == "0" * 64
         assert _arm_calls(stack) == []
+
+
+def test_a_hostile_arm_is_refused_and_audited_by_the_engine(tmp_path: Path) -> None:
+    """Issue 11 points 1, 3 and 8 end to end: a `..` rule from ARM is refused before planning (it once
+    became `DELETE .../redis/{cache}`), an off-host nextLink and a self-referencing one are cut and the
+    reconcile is `blocked` with the reason, and nothing is sent for any of them."""
+    fleet = [
+        sample_cache("dot-dot", firewall_rules=[OFFICE], knobs={"hostile": {"firewallRuleNames": [".."]}}),
+        sample_cache("off-host", firewall_rules=[OFFICE], knobs={"hostile": {"firewallNextLink": "offHost"}}),
+        sample_cache("loop", firewall_rules=[OFFICE], knobs={"hostile": {"firewallNextLink": "selfLoop"}}),
+    ]
+    with running_stack(tmp_path, fleet) as stack:
+        for cache in fleet:
+            _send(stack, "warden-work", json.dumps(_item(cache_id=cache["id"], trigger={})))
+        stack.settle()
+        manual = [r for r in stack.records() if r["kind"] == "manual-action-required"
+                  and r["cache_id"].endswith("/dot-dot")]
+        assert manual and "outside its grammar" in manual[0]["detail"], stack.kinds("dot-dot")
+        blocked = {r["cache_id"].rsplit("/", 1)[-1]: r["outcome"]["code"] for r in stack.records()
+                   if r["kind"] == "blocked"}
+        assert blocked == {"off-host": "OffEndpointRequest", "loop": "PagingCut"}, blocked
+        assert [r for r in stack.arm.requests() if r["method"] == "DELETE"] == []
+        assert [r for r in stack.arm.requests() if "/hostile/" in r["path"]] == []
+        assert stack.cache("dot-dot") is not None
+        assert stack.queue("warden-work-poison").get_queue_properties().approximate_message_count == 0

@@ -1,0 +1,66 @@
+"""A hostile ARM: answers that try to take the caller's token elsewhere or trick it into another request.
+
+Knobs under a cache's `x-emulator.hostile` (fleet.schema.json), each an attack from issue 11 that the
+warden must refuse without sending anything it should not:
+
+- `firewallNextLink`: `offHost` gives the firewall-rule list a `nextLink` on another origin (`localhost`
+  instead of `127.0.0.1`, which this server also answers, so a client that follows it with its bearer
+  token shows up in the request log at `/hostile/off-host-page`); `selfLoop` gives it a `nextLink` to the
+  very page just served, for ever.
+- `firewallRuleNames`: extra rules in that list, named as given (e.g. `..`), admitting every address: a
+  client that deletes one by name sends `DELETE .../firewallRules/..`, which an HTTP stack normalises to
+  `DELETE` of the cache itself.
+- `privateEndpointIdOffHost`: every private endpoint id in the cache's GET body is prefixed with
+  `@localhost:PORT`, so an id pasted after the endpoint URL turns `https://127.0.0.1:PORT` into user info
+  and sends the request to `localhost`.
+
+Real ARM answers none of these; they exist to prove the defences (tests/gateway/test_hostile_arm.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from .calls import Call, Reply
+from .handling import page
+
+OFF_HOST_PATH = "/hostile/off-host-page"
+KNOBS = ("firewallNextLink", "firewallRuleNames", "privateEndpointIdOffHost")
+
+
+def _off_host(base_url: str) -> str:
+    port = urlsplit(base_url).port
+    return f"localhost:{port}"
+
+
+def firewall_page(call: Call, cache_id: str, items: list[dict[str, Any]], knobs: Mapping[str, Any],
+                  page_size: int) -> Reply:
+    """The firewall-rule list as a hostile ARM would answer it (or as ARM does, with no knobs)."""
+    extra = [
+        {"id": f"{cache_id}/firewallRules/{name}", "name": name, "type": "Microsoft.Cache/Redis/firewallRules",
+         "properties": {"startIP": "0.0.0.0", "endIP": "255.255.255.255"}}
+        for name in knobs.get("firewallRuleNames", ())
+    ]
+    reply = page(call, items + extra, page_size)
+    link = knobs.get("firewallNextLink")
+    if link == "selfLoop":
+        reply.body["nextLink"] = f"{call.base_url}{call.path}?{urlencode(dict(call.query))}"
+    elif link == "offHost":
+        reply.body["nextLink"] = (f"https://{_off_host(call.base_url)}{OFF_HOST_PATH}?"
+                                  f"{urlencode({'api-version': call.query.get('api-version', '')})}")
+    return reply
+
+
+def cache_body(call: Call, body: dict[str, Any], knobs: Mapping[str, Any]) -> dict[str, Any]:
+    """The cache's GET body with private endpoint ids rewritten when `privateEndpointIdOffHost` is set."""
+    if not knobs.get("privateEndpointIdOffHost"):
+        return body
+    out = copy.deepcopy(body)
+    for conn in out.get("properties", {}).get("privateEndpointConnections") or ():
+        pe = (conn.get("properties") or {}).get("privateEndpoint") or {}
+        if isinstance(pe.get("id"), str):
+            pe["id"] = f"@{_off_host(call.base_url)}{pe['id']}"
+    return out

@@ -23,6 +23,9 @@ EVENTS_QUEUE = "warden-events"
 WORK_QUEUE = "warden-work"
 LEASE_CONTAINER = "warden-leases"
 STATE_TABLE = "wardenstate"
+# One invocation's wait for a PATCH stays below the 60 s per-cache lease (remediators.state.store), so the
+# write that started it can never be outlived by its own wait (issue 11: it once allowed 300 s).
+MAX_LRO_WAIT_SECONDS = 45
 
 
 class SettingsError(ValueError):
@@ -90,7 +93,7 @@ class Settings:
             azure_client_id=_guid_or_none(env, "AZURE_CLIENT_ID"),
             defer_budget_seconds=_int(env, "WARDEN_DEFER_BUDGET_SECONDS", 3600, minimum=60, maximum=7 * 86400),
             defer_base_seconds=_int(env, "WARDEN_DEFER_BASE_SECONDS", 30, minimum=1, maximum=900),
-            lro_wait_seconds=float(_int(env, "WARDEN_LRO_WAIT_SECONDS", 20, minimum=0, maximum=300)),
+            lro_wait_seconds=float(_int(env, "WARDEN_LRO_WAIT_SECONDS", 20, minimum=0, maximum=MAX_LRO_WAIT_SECONDS)),
             breaker_max_writes=_int(env, "WARDEN_BREAKER_MAX_WRITES", 100, minimum=1, maximum=100_000),
             breaker_window_seconds=_int(env, "WARDEN_BREAKER_WINDOW_SECONDS", 600, minimum=1, maximum=7 * 86400),
             flap_max=_int(env, "WARDEN_FLAP_MAX", 3, minimum=1, maximum=1000),

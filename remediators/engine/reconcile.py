@@ -40,7 +40,7 @@ from ..planning.planner import plan
 from ..planning.safety import check_plan_safety
 from ..resource_ids import CacheKind, ResourceId
 from ..state.limits import SafetyGuard
-from ..state.store import CacheLease, StateStore
+from ..state.store import CacheLease, LeaseLost, StateStore
 from ..workitem import WorkItem
 
 log = logging.getLogger("redis_warden.engine")
@@ -260,6 +260,10 @@ class Engine:
             for part in parts:
                 self.audit.record(kind, **common, **part, **fields)
 
+        try:
+            lease.check()  # right before the write: still ours, renewed for a full period
+        except LeaseLost as exc:
+            return self._defer(run, f"per-cache lease lost before a write, nothing written: {exc}", retry_after=None)
         self.safety.open_intent(cache, rules=[p["rule"] for p in parts], step=_describe(step),
                                 correlation_id=run.correlation_id)
         record("remediation-started")
@@ -321,6 +325,10 @@ class Engine:
             self.deferrer.give_up(item, reason)
             return ReconcileResult(Outcome.GAVE_UP, cache, writes=run.writes, detail=reason)
         delay = self.defer_policy.delay(item.attempt, retry_after)
+        event_id = item.trigger.get("event_id")
+        if event_id:
+            # The queued follow-up is only a hint (engine.authority): what the event said is kept here.
+            self.state.note_event_trigger(event_id, cache, item.trigger, item.first_seen)
         # Enqueue first: if storage refuses, the exception makes the host retry this message, and the
         # trail never claims a deferral that was not saved.
         self.deferrer.defer(item.deferred(now=now, delay_seconds=delay), delay)

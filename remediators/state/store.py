@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -27,12 +29,15 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import BlobLeaseClient, ContainerClient
 
-from ..resource_ids import ResourceId
+from ..resource_ids import ResourceId, parse_scope
 from ..settings import LEASE_CONTAINER, STATE_TABLE
 from .baseline_ledger import BaselineLedger
 from .storage import StorageClients
 
 LEASE_SECONDS = 60  # Azure allows 15-60 s or infinite; finite so a dead worker's lease expires.
+# WARDEN_LRO_WAIT_SECONDS (settings.MAX_LRO_WAIT_SECONDS) stays below LEASE_SECONDS, and the lease is renewed
+# every third of its duration while a reconcile runs, so a slow read or an LRO wait cannot outlive it.
+log = logging.getLogger("redis_warden.state")
 _SWAP_ATTEMPTS = 50  # optimistic-concurrency retries on one counter row before giving up loudly
 T = TypeVar("T")
 _MAX_SNAPSHOT_CHARS = 30_000  # a table property holds at most 64 KiB (32K UTF-16 characters)
@@ -45,7 +50,14 @@ def _acquired(lease: BlobLeaseClient) -> CacheLease | None:
         if exc.status_code == 409:  # LeaseAlreadyPresent: another worker holds it
             return None
         raise
-    return CacheLease(lease)
+    held = CacheLease(lease, renew_every=LEASE_SECONDS / 3)
+    held.start()
+    return held
+
+
+class LeaseLost(RuntimeError):
+    """The per-cache lease is no longer ours (it lapsed, was broken or taken): another worker may be
+    reconciling the cache, so no write may be made from what this one read."""
 
 
 def _row_key(text: str) -> str:
@@ -55,18 +67,56 @@ def _row_key(text: str) -> str:
 
 @dataclass
 class CacheLease:
-    """A held per-cache lease. `renew` between long steps; `release` always (use as a context manager)."""
+    """A held per-cache lease, kept for the whole reconcile: a daemon thread renews it every
+    `renew_every` seconds while it is held, `check()` renews it synchronously right before each write
+    (and raises LeaseLost when it is gone), and `release` always (use as a context manager)."""
 
     client: BlobLeaseClient
     released: bool = False
+    renew_every: float = LEASE_SECONDS / 3
+    lost: str | None = None  # why the lease is known to be gone
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _keeper: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._keeper = threading.Thread(target=self._keep, name="warden-lease-keeper", daemon=True)
+        self._keeper.start()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.renew_every):
+            try:
+                self.renew()
+            except LeaseLost as exc:
+                log.warning("per-cache lease lost while reconciling: %s", exc)
+                return
 
     def renew(self) -> None:
-        self.client.renew()
+        with self._lock:
+            if self.released:
+                return
+            if self.lost:
+                raise LeaseLost(self.lost)
+            try:
+                self.client.renew()
+            except HttpResponseError as exc:
+                if exc.status_code in (409, 412):  # LeaseIdMismatch / LeaseLost / LeaseNotPresent
+                    self.lost = f"renewing the lease failed: {exc.error_code or exc.status_code}"
+                    raise LeaseLost(self.lost) from exc
+                raise
+
+    def check(self) -> None:
+        """Right before a write: renew now (one storage call), so the write starts with a full lease."""
+        self.renew()
 
     def release(self) -> None:
+        self._stop.set()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(timeout=5)
         if self.released:
             return
-        self.released = True
+        with self._lock:
+            self.released = True
         try:
             self.client.release()
         except HttpResponseError as exc:
@@ -159,6 +209,27 @@ class StateStore:
             {"PartitionKey": "event", "RowKey": _row_key(event_id), "EventId": event_id[:512], "Outcome": outcome}
         )
 
+    def note_event_trigger(self, event_id: str, cache: ResourceId, trigger: Mapping[str, str],
+                           first_seen: datetime) -> None:
+        """What an event said (caller, subject, correlation id) and when it was first seen, kept when its
+        reconcile is deferred: the WorkItem that comes back from the queue is only a hint, and its claims
+        are taken from here (engine.authority)."""
+        self._table.upsert_entity({
+            "PartitionKey": "trigger", "RowKey": _row_key(event_id), "CacheKey": cache.key[:512],
+            "Trigger": json.dumps(dict(trigger), sort_keys=True)[:30_000], "FirstSeen": first_seen.isoformat(),
+        })
+
+    def event_trigger(self, event_id: str, cache: ResourceId) -> tuple[dict[str, str], datetime] | None:
+        """The trigger noted for this event on this cache, or None (never noted: a forged or foreign item)."""
+        try:
+            row = self._table.get_entity("trigger", _row_key(event_id))
+        except ResourceNotFoundError:
+            return None
+        if row.get("CacheKey") != cache.key:
+            return None
+        trigger = json.loads(row["Trigger"])
+        return {str(k): str(v) for k, v in trigger.items()}, datetime.fromisoformat(row["FirstSeen"])
+
     # ------------------------------------------------------------------------------------------ snapshots
 
     def last_seen(self, cache: ResourceId) -> Mapping[str, Any] | None:
@@ -235,7 +306,15 @@ class StateStore:
 
     # ------------------------------------------------------------------------------------------ scans
 
-    def start_scan(self, scan_id: str, scope: str, total: int, *, dry_run: bool) -> None:
+    def start_scan(
+        self, scan_id: str, scope: str, total: int, *, dry_run: bool, members: Iterable[ResourceId] = ()
+    ) -> None:
+        """The scan's head row and one row per member cache (written first, in batches): a work item may
+        only count a cache towards a scan that listed it, so a forged item cannot finish someone's scan."""
+        rows = [{"PartitionKey": f"scanmember-{scan_id}", "RowKey": _row_key(c.key), "CacheId": c.arm_id[:512]}
+                for c in members]
+        for start in range(0, len(rows), 100):  # a table transaction takes at most 100 entities
+            self._table.submit_transaction([("upsert", row) for row in rows[start : start + 100]])
         self._table.create_entity(
             {
                 "PartitionKey": "scan",
@@ -244,12 +323,35 @@ class StateStore:
                 "Total": total,
                 "DryRun": dry_run,
                 "Started": datetime.now(UTC).isoformat(),
+                "Members": bool(rows) or total == 0,
             }
         )
 
+    def is_scan_member(self, scan_id: str, cache: ResourceId) -> bool:
+        """Whether the scan listed this cache when it started (scans from before member rows: by scope)."""
+        try:
+            head = self._table.get_entity("scan", scan_id)
+        except ResourceNotFoundError:
+            return False
+        if not head.get("Members"):
+            return parse_scope(head["Scope"]).contains(cache)
+        try:
+            self._table.get_entity(f"scanmember-{scan_id}", _row_key(cache.key))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def scan_dry_run(self, scan_id: str) -> bool:
+        try:
+            return bool(self._table.get_entity("scan", scan_id).get("DryRun"))
+        except ResourceNotFoundError:
+            return False
+
     def cache_done(self, scan_id: str, cache: ResourceId, outcome: str) -> bool:
         """Record one cache of a scan as done. True exactly once per scan: for the caller that completes it
-        (it then writes `scan-finished` and a checkpoint)."""
+        (it then writes `scan-finished` and a checkpoint). A cache the scan did not list is not counted."""
+        if not self.is_scan_member(scan_id, cache):
+            return False
         self._table.upsert_entity(
             {"PartitionKey": f"scan-{scan_id}", "RowKey": _row_key(cache.key), "Outcome": outcome}
         )

@@ -44,7 +44,7 @@ def start_scan(rt: Runtime, scope: Scope, *, dry_run: bool, source: str) -> tupl
     """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count)."""
     scan_id = str(uuid.uuid4())
     items = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source=source)
-    rt.state.start_scan(scan_id, scope.arm_id, len(items), dry_run=dry_run)
+    rt.state.start_scan(scan_id, scope.arm_id, len(items), dry_run=dry_run, members=[i.cache for i in items])
     rt.audit.record("scan-started", scan_id=scan_id, detail=f"{source} scan of {scope.arm_id}",
                     trigger={"scan_id": scan_id, "source": source}, cache_count=len(items), dry_run=dry_run)
     queue = rt.queue(WORK_QUEUE)

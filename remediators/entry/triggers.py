@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..arm.gateway import ArmError
+from ..engine.authority import vouched
 from ..events import parse_message
 from ..redact import body_digest
 from ..resource_ids import InvalidResourceId, parse_scope
@@ -77,6 +78,8 @@ def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime 
         rt.audit.record("ignored-event", detail=f"invalid work item dropped: {why}", message_id=message_id,
                         **body_digest(body))
         return
+    # A queued item carries no authority: its claims are reduced to what the state table vouches for.
+    item = vouched(item, rt.state, now)
     if item.not_before and item.not_before > now:
         # Visible early (e.g. re-enqueued by hand): put it back for the remaining time instead of sleeping.
         send_text(rt.queue(WORK_QUEUE), item.to_json(),

@@ -35,13 +35,13 @@ $(NODE_STAMP): package.json
 demo: deps
 	$(PY) -m demo
 
-# The whole suite runs with ARM's "200 + provisioningState Updating" LRO shape, then everything that talks
-# to the emulator runs again with the "202 + Location" shape (design section 7).
+# The whole suite runs with the LRO shape recorded from real traffic (202 + Azure-AsyncOperation), then
+# everything that talks to the emulator runs again with the spec's other answer (200 + Updating).
 test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(CHECKOV_VENV)/bin/checkov --directory infra --skip-download --compact --quiet
 	$(PY) -m pytest
-	WARDEN_TEST_LRO_SHAPE=accepted $(PY) -m pytest tests/emulator tests/arm tests/entry tests/integration
+	WARDEN_TEST_LRO_SHAPE=updating $(PY) -m pytest tests/emulator tests/arm tests/entry tests/integration
 
 lint: deps
 	$(VENV)/bin/ruff check .

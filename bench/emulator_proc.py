@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.emulator_proc")
     p.add_argument("--fleet", required=True)
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every ARM call")
-    p.add_argument("--lro-shape", choices=("updating", "accepted"), default="accepted")
+    p.add_argument("--lro-shape", choices=("recorded", "updating"), default="recorded")
     p.add_argument("--queue-connection-string")
     p.add_argument("--request-log", required=True)
     p.add_argument("--ca-dir", required=True)

@@ -60,7 +60,7 @@ class Arm:
 
 @contextmanager
 def emulator_process(fleet: Sequence[Mapping[str, Any]], workdir: Path, *, latency: float = 0.0,
-                     queue_connection_string: str | None = None, lro_shape: str = "accepted") -> Iterator[Arm]:
+                     queue_connection_string: str | None = None, lro_shape: str = "recorded") -> Iterator[Arm]:
     fleet_file = workdir / "fleet.json"
     fleet_file.write_text(json.dumps(list(fleet)), encoding="utf-8")
     log = workdir / "arm-requests.jsonl"

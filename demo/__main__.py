@@ -84,7 +84,7 @@ def main() -> int:
 
     say("starting Azurite, the ARM emulator (HTTPS, test CA) and the local Functions host")
     with start_azurite(log_path=WORK / "azurite.log") as azurite, EmulatorServer(
-        fleet, lro_shape="accepted", queue_connection_string=azurite.connection_string,
+        fleet, lro_shape="recorded", queue_connection_string=azurite.connection_string,
         request_log=WORK / "arm-requests.jsonl", ca_dir=WORK / "ca", lro_seconds=1.0,
     ) as arm:
         env = {

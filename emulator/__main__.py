@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m emulator", description="Local strict ARM emulator for redis-warden")
     p.add_argument("--fleet", required=True, help="fleet JSON file (see emulator/fleet.schema.json)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = a free port)")
-    p.add_argument("--lro-shape", choices=("updating", "accepted"), default="updating")
+    p.add_argument("--lro-shape", choices=("recorded", "updating"), default="recorded")
     p.add_argument("--queue-connection-string", help="Azure Storage connection string for Event Grid delivery")
     p.add_argument("--event-queue", default="warden-events")
     p.add_argument("--event-schema", choices=("eventgrid", "cloudevents"), default="eventgrid")
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--request-log", help="append every request as a JSON line to this file")
     p.add_argument("--ca-dir", help="directory for the CA PEM (default: a temporary directory)")
     p.add_argument("--page-size", type=int, default=2)
-    p.add_argument("--lro-polls", type=int, default=1)
+    p.add_argument("--lro-polls", type=int, default=0)
     p.add_argument("--lro-seconds", type=float, default=0.0)
     return p
 

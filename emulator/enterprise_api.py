@@ -27,7 +27,7 @@ from .routes import Route, _compile
 from .spec import REFERENCE, Spec, parse_json
 
 ENTERPRISE_SPEC = REFERENCE / "redisenterprise" / "redisenterprise.json"
-LRO_SHAPES = ("updating", "accepted")
+LRO_SHAPES = ("recorded", "updating")
 RETIRED_TLS = ("1.0", "1.1")
 # DatabaseProperties fields whose x-ms-mutability is read/create only: a PATCH may not change them.
 CREATE_ONLY_DATABASE_FIELDS = ("port", "modules", "geoReplication")
@@ -38,9 +38,9 @@ _CLUSTER_TYPE = "Microsoft.Cache/redisEnterprise"
 class EnterpriseApi:
     store: EnterpriseStore
     spec: Spec
-    lro_shape: str = "updating"
+    lro_shape: str = "recorded"
     page_size: int = 2
-    retry_after: int = 0
+    retry_after: int | None = 0
 
     def __post_init__(self) -> None:
         if self.lro_shape not in LRO_SHAPES:
@@ -124,8 +124,9 @@ class EnterpriseApi:
         status = (f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"
                   f"{state.location}/operationsStatus/{op.id}?"
                   f"{urlencode({'api-version': call.query['api-version']})}")
-        headers = {"Azure-AsyncOperation": status, "Location": status,
-                   "Retry-After": str(retry_after(self.store.seconds_left(op), self.retry_after))}
+        headers = {"Azure-AsyncOperation": status, "Location": status}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(retry_after(self.store.seconds_left(op), self.retry_after))
         return Reply(202, None, headers=headers, event=event)
 
     def operation_status(self, call: Call, sub: str, location: str, op_id: str) -> Reply:

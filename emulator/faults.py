@@ -18,7 +18,6 @@ Wording of the refusals: emulator/README.md, "Faults".
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 import threading
@@ -41,10 +40,6 @@ WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 _CACHE_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)"
     r"(?P<rest>/.*)?$",
-    re.IGNORECASE,
-)
-_OPERATION_PATH = re.compile(
-    r"^/subscriptions/[^/]+/providers/Microsoft\.Cache/locations/[^/]+/operationResults/(?P<op>[^/]+)/?$",
     re.IGNORECASE,
 )
 _SUBSCRIPTION = re.compile(r"^/subscriptions/(?P<sub>[^/]+)", re.IGNORECASE)
@@ -247,7 +242,7 @@ class FaultInjector:
                 found = preset("throttled", resource_id=path, method=method, subscription_id=sub["sub"],
                                retry_after=max(1, int(wait + 0.999)), label="rate-limit")
                 return self._note(method, path, found), headers
-        found = self._operation_failure(path) or self._cache_fault(method, path) or self._chaos(method, path, claims)
+        found = self._cache_fault(method, path) or self._chaos(method, path, claims)
         return (self._note(method, path, found) if found else None), headers
 
     def _note(self, method: str, path: str, found: Injection) -> Injection:
@@ -266,31 +261,12 @@ class FaultInjector:
                 return None
             if _delete_if_due(self.store, state):
                 return None  # the handler now answers 404 like ARM does for a deleted cache
-            if method == "PATCH" and resource == "cache" and state.lro_failures > 0:
-                state.body_before_patch = copy.deepcopy(state.body)
             fault = take_fault(state.faults, method, resource, accept=lambda entry: "preset" in entry)
             if fault is not None:
                 return preset(fault["preset"], resource_id=state.id, method=method,
                               subscription_id=state.subscription_id, retry_after=int(fault.get("retryAfter", 1)),
                               slow_seconds=float(fault.get("delaySeconds", 2.0)))
         return None
-
-    def _operation_failure(self, path: str) -> Injection | None:
-        """The poll of the operation URL that finishes a PATCH marked to fail answers ARM's failure."""
-        match = _OPERATION_PATH.match(path)
-        if match is None:
-            return None
-        with self.store.lock:
-            op = self.store.operations.get(match["op"])
-            state = self.store.caches.get(op.cache_key) if op is not None else None
-            if op is None or state is None or state.failing_operation != op.id or op.done:
-                return None
-            self.store.poll_operation(op.id)
-            if not op.done:
-                return None
-        return Injection("error", "lro-failed", 500, "InternalServerError",
-                         f"The long-running operation on '{state.id}' ended in provisioningState Failed; "
-                         "the change was rolled back.")
 
     def _chaos(self, method: str, path: str, claims: Mapping[str, Any]) -> Injection | None:
         spec = self.chaos

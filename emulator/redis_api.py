@@ -1,9 +1,13 @@
 """Microsoft.Cache/redis (api-version 2024-11-01): caches, firewall rules, private endpoint connections.
 
 Handlers get the store and a parsed `Call`, and either return a `Reply` or raise `ArmHttpError` with ARM's
-code and wording. The PATCH is a long-running operation in one of the two shapes the spec allows,
-chosen per server: `updating` (200 with `provisioningState: Updating`, finished when polled by GET) or
-`accepted` (202 + `Location` to an operation URL that answers 202 until done, then 200 with the resource).
+code and wording. The PATCH is a long-running operation. Its default shape, `recorded`, is the one recorded
+real traffic shows (azure-cli `test_redis_cache_update.yaml`, api 2024-11-01; tests/conformance): 202 with
+`Azure-AsyncOperation` and `Location` both at
+`/subscriptions/{s}/providers/Microsoft.Cache/locations/{Display%20Name}/asyncOperations/{id}`, a body with
+`provisioningState: Updating` and the OLD values, polls answering `{"status": "InProgress"}` until the
+operation's time is up, then `Succeeded`; only then does a GET show the new values. `updating` is the other
+answer the spec allows (200 with `provisioningState: Updating`, same old values, finished by time).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from . import errors, hostile
 from .calls import Call, Reply, WriteEvent
@@ -23,7 +27,7 @@ from .handling import bodies_in_scope, injected_error, name_connections, page, r
 from .spec import Spec, parse_json
 from .store import CacheState, Store, rule_item
 
-LRO_SHAPES = ("updating", "accepted")
+LRO_SHAPES = ("recorded", "updating")
 RULE_NAME = re.compile(r"^\w+$", re.ASCII)
 # Redis refuses to change these together in one request (az-cli #20997: publicNetworkAccess + identity;
 # design section 4: redisVersion + publicNetworkAccess).
@@ -35,9 +39,9 @@ RETIRED_TLS = ("1.0", "1.1")
 class RedisApi:
     store: Store
     spec: Spec
-    lro_shape: str = "updating"
+    lro_shape: str = "recorded"
     page_size: int = 2
-    retry_after: int = 0
+    retry_after: int | None = 0  # None: no Retry-After header, exactly as the recorded 202
     busy_retry_after: int | None = None
 
     def __post_init__(self) -> None:
@@ -67,12 +71,14 @@ class RedisApi:
     def list_by_subscription(self, call: Call, sub: str) -> Reply:
         sub = require_scope(self.store, sub)
         with self.store.lock:
+            self.store.refresh_all()
             items = bodies_in_scope(self.store.caches.values(), sub)
         return self._page(call, items)
 
     def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
         sub = require_scope(self.store, sub, rg)
         with self.store.lock:
+            self.store.refresh_all()
             items = bodies_in_scope(self.store.caches.values(), sub, rg)
         return self._page(call, items)
 
@@ -109,18 +115,27 @@ class RedisApi:
                 raise errors.busy(state.id, self.busy_retry_after)
             if _aad_on(props) and not _aad_on(state.body.get("properties")) and state.configuring_aad_gets:
                 state.after_operation = ["ConfiguringAAD"] * state.configuring_aad_gets + ["Succeeded"]
-            _merge(state.body, update)
-            op = self.store.begin_operation(state)
-            body = copy.deepcopy(state.body)
+            op = self.store.begin_operation(state, apply=lambda cache: _merge(cache.body, update))
+            body = copy.deepcopy(state.body)  # old values, provisioningState Updating
             event = WriteEvent(call.path, "Microsoft.Cache/redis/write", delete=False)
             if self.lro_shape == "updating":
                 return Reply(200, body, event=event)
-            location = (
-                f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"
-                f"{state.location}/operationResults/{op.id}?{urlencode({'api-version': call.query['api-version']})}"
-            )
-            headers = {"Location": location, "Retry-After": str(self._retry_after(op))}
+            url = self._operation_url(call, state.subscription_id, op)
+            headers = {"Azure-AsyncOperation": url, "Location": url, **self._retry_header(op)}
             return Reply(202, body, headers=headers, event=event)
+
+    def _operation_url(self, call: Call, sub: str, op: Any) -> str:
+        """Where ARM points both LRO headers: the display location URL-encoded ('West%20Europe'); the real
+        URL also carries opaque signed parameters (t, c, s, h) that a client must send back unchanged."""
+        query = urlencode({"api-version": call.query["api-version"], "t": op.token, "c": op.signature,
+                           "s": op.signature, "h": op.signature})
+        return (f"{call.base_url}/subscriptions/{sub}/providers/Microsoft.Cache/locations/"
+                f"{quote(op.location)}/asyncOperations/{op.id}?{query}")
+
+    def _retry_header(self, op: Any) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(self._retry_after(op))}
 
     def delete(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -128,18 +143,29 @@ class RedisApi:
             del self.store.caches[state.key]
         return Reply(200, None, event=WriteEvent(call.path, "Microsoft.Cache/redis/delete", delete=True))
 
-    def operation_result(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
+    def async_operation(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
+        """`locations/{loc}/asyncOperations/{id}`: the operation status body ARM records (every key present,
+        nulls included), with the status URL again in `Azure-AsyncOperation`."""
         with self.store.lock:
-            op, state = self.store.poll_operation(op_id)
-            if op is None or op.cache_key.split("/")[2] != sub.lower():
+            op, _state = self.store.poll_operation(op_id)
+            if op is None or op.cache_key.split("/")[2] != sub.lower() or op.token != call.query.get("t"):
                 raise ArmHttpError(404, "NotFound", f"The operation '{op_id}' was not found.")
-            if not op.done:
-                location_url = f"{call.base_url}{call.path}?{urlencode({'api-version': call.query['api-version']})}"
-                return Reply(202, None, headers={"Location": location_url, "Retry-After": str(self._retry_after(op))})
-            return Reply(200, copy.deepcopy(state.body) if state is not None else None)
+            status = "InProgress" if not op.done else ("Failed" if op.fail else "Succeeded")
+            error = None
+            if status == "Failed":
+                error = {"code": "InternalServerError",
+                         "message": "The long-running operation ended in provisioningState Failed; the change "
+                                    "was not applied."}  # (emulator wording)
+            body = {
+                "id": f"/subscriptions/{sub}/providers/Microsoft.Cache/locations/{op.location}/asyncOperations/{op.id}",
+                "name": op.id, "status": status, "startTime": None, "endTime": None, "percentComplete": None,
+                "properties": None, "error": error,
+            }
+            headers = {"Azure-AsyncOperation": self._operation_url(call, sub, op)}
+        return Reply(200, body, headers=headers)
 
     def _retry_after(self, op: Any) -> int:
-        return retry_after(self.store.seconds_left(op), self.retry_after)
+        return retry_after(self.store.seconds_left(op), self.retry_after or 0)
 
     def list_keys(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -151,7 +177,7 @@ class RedisApi:
     def list_rules(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
             state = self.cache(sub, rg, name, method="GET", resource="firewallRules")
-            items = [copy.deepcopy(r) for r in state.rules.values()]
+            items = [_as_child(state, r) for r in state.rules.values()]
         return hostile.firewall_page(call, state.id, sorted(items, key=lambda r: r["name"].lower()), state.hostile,
                                      self.page_size)
 
@@ -185,8 +211,12 @@ class RedisApi:
             item = rule_item(state.id, stored_name, {"startIP": str(start), "endIP": str(end)})
             state.rules[rule.lower()] = item
             reply = _as_child(state, item)
+            reply["type"] = "Microsoft.Cache/redis/firewallRules"  # as the PUT answer spells it (recording)
         event = WriteEvent(call.path, "Microsoft.Cache/redis/firewallRules/write", delete=False)
-        return Reply(200 if existing else 201, reply, event=event)
+        if existing:
+            return Reply(200, reply, event=event)
+        location = f"{call.base_url}{call.path}?{urlencode({'api-version': call.query['api-version']})}"
+        return Reply(201, reply, headers={"Location": location}, event=event)
 
     def delete_rule(self, call: Call, sub: str, rg: str, name: str, rule: str) -> Reply:
         with self.store.lock:
@@ -215,7 +245,8 @@ class RedisApi:
 
 
 def _as_child(state: CacheState, item: dict[str, Any]) -> dict[str, Any]:
-    """GET and PUT name a rule 'cache/rule', as the spec's examples show; the list names it 'rule'."""
+    """GET, PUT and the list all name a rule 'cache/rule' (azure-cli recording test_redis_cache_firewall.yaml;
+    the spec's list example names it 'rule', the service does not)."""
     out = copy.deepcopy(item)
     out["name"] = f"{state.name}/{item['name']}"
     return out

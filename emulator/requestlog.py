@@ -4,16 +4,10 @@ lines in a file so tests that run several processes against one emulator can rea
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-TAP_ENV = "WARDEN_EMULATOR_REQUEST_TAP"
-"""A directory: when set, every emulator in any process (tests start some in subprocesses, which inherit
-the variable) also appends each entry to `<dir>/requests-<pid>.jsonl`, tagged with the running pytest test,
-so a session-wide check can see every request of the whole run (tests/conftest.py, permissions check)."""
 
 
 class RequestLog:
@@ -29,11 +23,6 @@ class RequestLog:
             if self.path is not None:
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(item, sort_keys=True) + "\n")
-            tap = os.environ.get(TAP_ENV)
-            if tap:
-                tagged = {**item, "test": os.environ.get("PYTEST_CURRENT_TEST")}
-                with (Path(tap) / f"requests-{os.getpid()}.jsonl").open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(tagged, sort_keys=True) + "\n")
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:

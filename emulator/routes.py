@@ -54,8 +54,8 @@ class Router:
             Route(_compile(_RG + r"/providers/Microsoft\.Cache/Redis"),
                   {"GET": redis.list_by_resource_group}, cache_versions, "Redis"),
             Route(_compile(_SUB + r"/providers/Microsoft\.Cache/locations/(?P<location>[^/]+)"
-                           r"/operationResults/(?P<op_id>[^/]+)"),
-                  {"GET": redis.operation_result}, cache_versions, "locations/operationResults"),
+                           r"/asyncOperations/(?P<op_id>[^/]+)"),
+                  {"GET": redis.async_operation}, cache_versions, "locations/asyncOperations"),
             Route(_compile(_CACHE), {"GET": redis.get, "PATCH": redis.patch, "DELETE": redis.delete},
                   cache_versions, "Redis"),
             Route(_compile(_CACHE + "/listKeys"), {"POST": redis.list_keys}, cache_versions, "Redis"),

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
+from .authorization import Authorization, UnmappedRequest
 from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
 from .enterprise_api import EnterpriseApi, enterprise_routes, load_enterprise_spec
@@ -89,7 +90,7 @@ class EmulatorServer:
         self,
         fleet: str | Path | Sequence[Mapping[str, Any]],
         *,
-        lro_shape: str = "updating",
+        lro_shape: str = "recorded",
         queue_connection_string: str | None = None,
         event_queue: str = "warden-events",
         event_schema: str = "eventgrid",
@@ -98,9 +99,9 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         page_size: int = 2,
-        lro_polls: int = 1,
+        lro_polls: int = 0,
         lro_seconds: float = 0.0,
-        retry_after: int = 0,
+        retry_after: int | None = 0,
         busy_retry_after: int | None = None,
         request_log: str | Path | None = None,
         ca_dir: str | Path | None = None,
@@ -108,9 +109,15 @@ class EmulatorServer:
         latency: float = 0.0,
         chaos: ChaosSpec | Mapping[str, Any] | None = None,
         rate_limits: RateLimits | None = None,
+        authorization: Authorization | None = None,
+        enforce_roles: bool = True,
     ) -> None:
         """`latency` (seconds) delays every ARM call's answer, as a real round trip to ARM would, so the
-        demo and benchmarks see realistic overlap; it can be changed while running (`server.latency`)."""
+        demo and benchmarks see realistic overlap; it can be changed while running (`server.latency`).
+
+        The warden's identity (`principals.WARDEN`) is authorised as ARM would with the custom roles
+        `infra/` deploys (`emulator.authorization`; `authorization` overrides them, e.g. a role missing an
+        action); `enforce_roles=False` turns that off. Other principals play people with Owner rights."""
         self.store = Store(lro_polls=lro_polls, lro_seconds=lro_seconds)
         self.store.load(load_fleet(fleet))
         specs = load_specs()
@@ -133,6 +140,7 @@ class EmulatorServer:
         self.log = RequestLog(request_log)
         self.latency = float(latency)
         self.faults = FaultInjector(self.store, chaos_from(chaos), rate_limits)  # emulator.faults
+        self.authorization = (authorization or Authorization.from_infra()) if enforce_roles else None
         self._host, self._port = host, port
         self._own_ca_dir = ca_dir is None
         self._ca_dir = Path(ca_dir) if ca_dir else Path(tempfile.mkdtemp(prefix="warden-emulator-ca-"))
@@ -215,6 +223,7 @@ class EmulatorServer:
             state = self.store.caches.get(cache_id.lower())
             if state is None:
                 return None
+            self.store.refresh(state)  # an operation whose time is up has finished, polled or not
             out = copy.deepcopy(state.body)
             out["firewallRules"] = [copy.deepcopy(r) for r in state.rules.values()]
             out["diagnosticSettings"] = [copy.deepcopy(s) for s in state.settings.values()]
@@ -270,6 +279,7 @@ class EmulatorServer:
                 time.sleep(self.latency)  # before the state change: the call takes effect late, as over a WAN
             try:
                 claims = verify(handler.headers.get("Authorization"), self._key)
+                self._authorize(method, path, raw, claims)
                 injection, fault_headers = self.faults.before(method, path, claims)
                 reply = _injected_reply(injection) or self.router.dispatch(call)
             except TokenError as exc:
@@ -305,6 +315,15 @@ class EmulatorServer:
         if fault_headers:
             reply = Reply(reply.status, reply.body, {**reply.headers, **fault_headers}, reply.event)
         self._write(handler, reply, request_id, correlation_id)
+
+    def _authorize(self, method: str, path: str, raw: bytes, claims: Mapping[str, Any]) -> None:
+        """ARM's RBAC check of the warden's own calls, before the resource provider sees them."""
+        if self.authorization is None or str(claims.get("oid", "")).lower() != WARDEN.object_id.lower():
+            return
+        try:
+            self.authorization.authorize(method, path, _json_or_none(raw), str(claims["oid"]), str(claims["oid"]))
+        except UnmappedRequest as exc:
+            raise ArmHttpError(500, "EmulatorUnmappedOperation", str(exc)) from exc
 
     def _display_name(self, claims: Mapping[str, Any]) -> str | None:
         principal = self._principal_for(claims)

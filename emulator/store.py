@@ -1,13 +1,17 @@
 """The emulator's state: caches, their children and long-running operations, behind one lock.
 
-Completion of a long-running PATCH is deterministic: it is counted in polls (GETs of the cache or of the
-operation URL), with an optional minimum duration for the demo and benchmarks, so tests never depend on
-wall-clock timing.
+A long-running PATCH finishes after its configured duration (`lroSeconds`) whether or not anyone polls, as
+ARM's own operations do: the change is applied when the operation completes, so until then a GET shows the
+old values with `provisioningState: Updating` (azure-cli recording `test_redis_cache_update.yaml`, see
+tests/conformance/fixtures/SOURCES.md). Completion is evaluated lazily on every access, which is the same
+thing observed from outside. `lroPolls` (an emulator-only knob, default 0) can additionally require that
+many polls, for tests that must not depend on the clock.
 """
 
 from __future__ import annotations
 
 import copy
+import secrets
 import threading
 import time
 import uuid
@@ -41,8 +45,12 @@ class Operation:
     polls_remaining: int
     not_before: float
     done: bool = False
-    fail: bool = False  # ends provisioningState Failed and rolls the change back (knob `lroFailures`)
-    previous_body: dict[str, Any] | None = None
+    fail: bool = False  # ends provisioningState Failed with the change never applied (knob `lroFailures`)
+    location: str = ""  # the cache's display location, as ARM writes it in the operation's id
+    apply: Callable[[CacheState], None] | None = None  # the accepted change, applied on completion
+    # Opaque signed query parameters ARM puts in the status URL (the recording's t=...&s=...).
+    token: str = field(default_factory=lambda: str(time.time_ns()))
+    signature: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 @dataclass
@@ -65,8 +73,6 @@ class CacheState:
     delete_after: int | None = None  # knob `deleteAfterRequests` (emulator.faults)
     requests_seen: int = 0
     lro_failures: int = 0  # knob `lroFailures`: the next N PATCH operations end Failed
-    failing_operation: str | None = None
-    body_before_patch: dict[str, Any] | None = None  # kept by emulator.faults for the rollback
     linked: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased name -> LinkedServer item
     configuring_aad_gets: int = 0  # knob `configuringAadForGets`
     after_operation: list[str] | None = None  # states shown on GETs once the running operation completes
@@ -88,7 +94,7 @@ class CacheState:
 class Store:
     """All mutable state. Every access from request threads goes through `lock`."""
 
-    lro_polls: int = 1
+    lro_polls: int = 0
     lro_seconds: float = 0.0
     clock: Callable[[], float] = time.monotonic
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -181,45 +187,59 @@ class Store:
 
     def observe(self, state: CacheState) -> dict[str, Any]:
         """A GET of the cache: what it shows now, then one step of its provisioning sequence or operation."""
+        self.refresh(state)
         return observe(state, self._poll)
+
+    def refresh(self, state: CacheState) -> None:
+        """Finish the cache's operation if its time is up (no poll needed, as with ARM)."""
+        op = state.operation
+        if op is not None and not op.done and is_due(op, self.clock()):
+            self._finish(op)
+
+    def refresh_all(self) -> None:
+        for state in self.caches.values():
+            self.refresh(state)
 
     def _poll(self, op: Operation) -> None:
         op.polls_remaining -= 1
         if is_due(op, self.clock()):
-            op.done = True
-            cache = self.caches.get(op.cache_key)
-            if cache is not None and op.fail and op.previous_body is not None:
-                # As ARM shows a failed update: Failed on the poll that ends it, the change rolled back,
-                # then Succeeded again so the cache can be written to.
-                cache.body = op.previous_body
-                cache.sequence, cache.sequence_index = ["Failed", "Succeeded"], 0
-                cache.set_provisioning_state("Failed")
-            elif cache is not None:
-                self._settle(cache)
+            self._finish(op)
+
+    def _finish(self, op: Operation) -> None:
+        op.done = True
+        cache = self.caches.get(op.cache_key)
+        if cache is None or cache.operation is not op:
+            return
+        if op.fail:
+            # As ARM shows a failed update: Failed on the read that ends it, the change never applied,
+            # then Succeeded again so the cache can be written to.
+            cache.sequence, cache.sequence_index = ["Failed", "Succeeded"], 0
+            cache.set_provisioning_state("Failed")
+            cache.after_operation = None
+            return
+        if op.apply is not None:
+            op.apply(cache)
+        self._settle(cache)
 
     # ------------------------------------------------------------------------------------------ LRO
 
-    def begin_operation(self, state: CacheState) -> Operation:
-        """Mark the cache Updating until the configured number of polls (and seconds) have passed."""
+    def begin_operation(self, state: CacheState, apply: Callable[[CacheState], None] | None = None) -> Operation:
+        """Accept a change: the cache shows Updating with its old values until the operation's time is up."""
         op = Operation(
             id=str(uuid.uuid4()),
             cache_key=state.key,
             polls_remaining=state.lro_polls,
             not_before=self.clock() + state.lro_seconds,
+            location=str(state.body.get("location", "")),
+            apply=apply,
         )
         self.operations[op.id] = op
         state.operation = op
         state.sequence = None
         if state.lro_failures > 0:
             state.lro_failures -= 1
-            op.fail, state.failing_operation = True, op.id
-            op.previous_body = state.body_before_patch or copy.deepcopy(state.body)
-            op.polls_remaining = max(1, op.polls_remaining)  # a failure is only seen by polling
-        if is_due(op, self.clock()):
-            op.done = True
-            self._settle(state)
-        else:
-            state.set_provisioning_state("Updating")
+            op.fail = True
+        state.set_provisioning_state("Updating")
         return op
 
     @staticmethod
@@ -258,7 +278,7 @@ class Store:
 
 
 def rule_item(cache_id: str, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
-    """A firewall rule as the list API returns it (the GET/PUT answers name it 'cache/rule')."""
+    """A firewall rule as stored; every answer names it 'cache/rule' (emulator.redis_api._as_child)."""
     return {
         "id": f"{cache_id}/firewallRules/{name}",
         "name": name,
@@ -277,10 +297,24 @@ def linked_server_item(cache_id: str, name: str, props: Mapping[str, Any]) -> di
     }
 
 
-def setting_resource(cache_id: str, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+# Properties Azure Monitor answers on every diagnostic setting, null when unset (azure-cli recording
+# test_monitor_diagnostic_settings_workspace.yaml; tests/conformance/fixtures/SOURCES.md).
+_SETTING_DEFAULTS: Mapping[str, Any] = {
+    "storageAccountId": None, "serviceBusRuleId": None, "workspaceId": None, "eventHubAuthorizationRuleId": None,
+    "eventHubName": None, "metrics": [], "logs": [], "logAnalyticsDestinationType": None,
+}
+
+
+def setting_resource(resource_id: str, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """A diagnostic setting as Azure Monitor answers it: the parent's id lower-cased, `location`, `kind`,
+    `tags` and `identity` present as null, unset properties null."""
     return {
-        "id": f"{cache_id}/providers/microsoft.insights/diagnosticSettings/{name}",
+        "id": f"{resource_id.lower()}/providers/microsoft.insights/diagnosticSettings/{name}",
         "type": "Microsoft.Insights/diagnosticSettings",
         "name": name,
-        "properties": copy.deepcopy(dict(props)),
+        "location": None,
+        "kind": None,
+        "tags": None,
+        "properties": {**copy.deepcopy(dict(_SETTING_DEFAULTS)), **copy.deepcopy(dict(props))},
+        "identity": None,
     }

@@ -23,10 +23,10 @@ from .server import EmulatorServer
 LRO_SHAPE_ENV = "WARDEN_TEST_LRO_SHAPE"
 
 
-def lro_shape_from_env(default: str = "updating") -> str:
+def lro_shape_from_env(default: str = "recorded") -> str:
     shape = os.environ.get(LRO_SHAPE_ENV, default).strip().lower()
-    if shape not in ("updating", "accepted"):
-        raise ValueError(f"{LRO_SHAPE_ENV} must be 'updating' or 'accepted', not {shape!r}")
+    if shape not in ("recorded", "updating"):
+        raise ValueError(f"{LRO_SHAPE_ENV} must be 'recorded' or 'updating', not {shape!r}")
     return shape
 
 

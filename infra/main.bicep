@@ -126,10 +126,11 @@ module storage 'modules/storage.bicep' = {
 }
 
 // ------------------------------------------------------------------------------------------ custom roles
-// Exactly what the warden does (docs/deploy.md, "Permissions"). The ARM actions are
-// remediators.arm.gateway.Gateway.ACTIONS split by the scope they are needed at; tests/infra/test_permissions.py
-// checks their union equals Gateway.ACTIONS, and the session check in tests/conftest.py checks it equals
-// what the emulator saw the warden do across the whole test run.
+// Exactly what the warden does (docs/deploy.md, "Permissions"), split by the scope each action is needed at.
+// The test emulator reads these lists and the assignments below and refuses the warden anything outside them
+// with ARM's 403 AuthorizationFailed (emulator/authorization.py), so the whole suite and `make demo` run
+// with exactly this role; operation names as Microsoft's operations list spells them
+// (emulator/rbac_operations.json).
 
 // Read and fix caches (Azure Cache for Redis and Azure Managed Redis), their firewall rules, diagnostic settings
 // and metric alerts; read private endpoints' DNS zone groups: assigned at each target subscription.
@@ -140,8 +141,9 @@ var remediatorActions = [
   'Microsoft.Cache/redis/firewallRules/write'
   'Microsoft.Cache/redis/firewallRules/delete'
   'Microsoft.Cache/redis/linkedServers/read'
-  // ARM checks this on the 202 + Location polling URL of a PATCH (the SDK's LRO poller follows it).
-  'Microsoft.Cache/locations/operationResults/read'
+  // ARM checks this on the status URL a Redis PATCH answers 202 with: both Azure-AsyncOperation and
+  // Location point at locations/{location}/asyncOperations/{id} (recorded traffic, tests/conformance).
+  'Microsoft.Cache/locations/asyncOperations/read'
   // ... and on the Azure-AsyncOperation status URL that Azure Managed Redis writes answer with.
   'Microsoft.Cache/locations/operationsStatus/read'
   'Microsoft.Cache/redisEnterprise/read'
@@ -162,6 +164,12 @@ var remediatorActions = [
 // subscription.
 var workspaceLinkerActions = [
   'Microsoft.OperationalInsights/workspaces/sharedKeys/action'
+]
+
+// Metric alerts that notify the warden's action group: Azure Monitor checks read access to the group when an
+// alert rule names it. Assigned on that one action group only (modules/action-group-access.bicep).
+var alertNotifierActions = [
+  'Microsoft.Insights/actionGroups/read'
 ]
 
 // Sign audit checkpoints and read the key's public half (KeyVaultSigner.public_key_der). Narrower than
@@ -203,6 +211,19 @@ module workspaceLinkerRole 'modules/custom-role.bicep' = {
     // made on the workspace resource (modules/workspace-access.bicep).
     assignableScopes: [
       '/subscriptions/${workspaceSubscriptionId}/resourceGroups/${workspaceResourceGroupName}'
+    ]
+  }
+}
+
+module alertNotifierRole 'modules/custom-role.bicep' = {
+  name: 'role-alert-notifier'
+  params: {
+    roleGuid: guid('redis-warden-alert-notifier', environmentName, resourceToken)
+    roleName: 'Redis Warden Alert Notifier (${environmentName})'
+    roleDescription: 'redis-warden: let metric alerts on caches notify the warden\'s action group.'
+    actions: alertNotifierActions
+    assignableScopes: [
+      rg.id
     ]
   }
 }
@@ -268,6 +289,7 @@ module functionApp 'modules/functionapp.bicep' = {
     baseline: baseline
     signingKeyId: keyVault.outputs.keyIdWithVersion
     cacheLogsWorkspaceId: workspaceForCacheLogs
+    actionGroupId: monitoring.outputs.actionGroupId
     auditContainer: storage.outputs.auditContainer
     checkpointContainer: storage.outputs.checkpointContainer
   }
@@ -280,6 +302,21 @@ module workspaceAccess 'modules/workspace-access.bicep' = {
     workspaceName: last(split(workspaceForCacheLogs, '/'))
     principalId: identity.outputs.principalId
     roleGuid: workspaceLinkerRole.outputs.roleGuid
+  }
+  // The workspace is named by a parameter (it may be the one `monitoring` creates): without this the
+  // assignment races the workspace's creation on the first `azd up`.
+  dependsOn: [
+    monitoring
+  ]
+}
+
+module actionGroupAccess 'modules/action-group-access.bicep' = {
+  name: 'action-group-access'
+  scope: rg
+  params: {
+    actionGroupName: monitoring.outputs.actionGroupName
+    principalId: identity.outputs.principalId
+    roleGuid: alertNotifierRole.outputs.roleGuid
   }
 }
 

@@ -15,6 +15,8 @@ param dryRun bool
 param baseline string
 param signingKeyId string
 param cacheLogsWorkspaceId string
+@description('The action group metric alerts on caches notify (monitoring.bicep creates it).')
+param actionGroupId string
 param auditContainer string
 param checkpointContainer string
 
@@ -93,6 +95,10 @@ var baseSettings = [
   {
     name: 'WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID'
     value: cacheLogsWorkspaceId
+  }
+  {
+    name: 'WARDEN_ACTION_GROUP_RESOURCE_ID'
+    value: actionGroupId
   }
   {
     name: 'WARDEN_AUDIT_CONTAINER'

@@ -101,3 +101,4 @@ output workspaceId string = workspace.id
 output appInsightsName string = appInsights.name
 output appInsightsId string = appInsights.id
 output actionGroupId string = actionGroup.id
+output actionGroupName string = actionGroup.name

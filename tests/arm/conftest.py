@@ -41,7 +41,7 @@ def gateway_fleet() -> list[dict[str, Any]]:
                      firewall_rules=[("office", "81.2.69.0", "81.2.69.255")]),
         sparse,
         sample_cache("busy-cache", knobs={"busyForGets": 50}),
-        sample_cache("slow-cache", knobs={"lroPolls": 10_000}),
+        sample_cache("slow-cache", knobs={"lroSeconds": 3600}),
         sample_cache("orders-a", resource_group="rg-orders"),
         sample_cache("orders-b", resource_group="rg-orders"),
         sample_cache("orders-c", resource_group="rg-orders"),

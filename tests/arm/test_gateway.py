@@ -115,7 +115,7 @@ def test_list_of_unknown_resource_group_is_gone(gateway: Gateway) -> None:
 # ---------------------------------------------------------------------------------------------- patch
 
 
-@pytest.mark.parametrize("shape", ["updating", "accepted"])
+@pytest.mark.parametrize("shape", ["recorded", "updating"])
 def test_patch_sends_only_the_changed_fields_and_waits_for_succeeded(shape: str) -> None:
     fleet = [sample_cache("locked-down", properties={"publicNetworkAccess": "Disabled",
                                                     "disableAccessKeyAuthentication": True,
@@ -137,13 +137,13 @@ def test_patch_sends_only_the_changed_fields_and_waits_for_succeeded(shape: str)
         assert stored["properties"]["disableAccessKeyAuthentication"] is True
         polls = [e for e in server.requests() if e["method"] == "GET"]
         assert polls and all(e["status"] in (200, 202) for e in polls)
-        if shape == "accepted":
-            assert any("/operationResults/" in e["path"] for e in polls)
+        if shape == "recorded":
+            assert any("/asyncOperations/" in e["path"] for e in polls)
 
 
-@pytest.mark.parametrize("shape", ["updating", "accepted"])
+@pytest.mark.parametrize("shape", ["recorded", "updating"])
 def test_patch_still_running_at_the_deadline_is_not_done_and_leaves_no_poller(shape: str) -> None:
-    with running_emulator([sample_cache("slow-cache", knobs={"lroPolls": 10_000})], lro_shape=shape) as server:
+    with running_emulator([sample_cache("slow-cache", knobs={"lroSeconds": 3600})], lro_shape=shape) as server:
         gw = Gateway(server.arm_endpoint, ManagedIdentityCredential(), lro_wait_seconds=0.2, polling_interval=0.05)
         result = gw.apply(cid("slow-cache"), patch({"properties": {"enableNonSslPort": False}}))
         assert result.done is False and result.request_id

@@ -50,12 +50,13 @@ def test_lists_page_with_next_link() -> None:
         assert [c["name"] for c in by_rg["value"]] == ["other"] and "nextLink" not in by_rg
 
 
-def test_patch_updating_shape_completes_on_the_counted_get() -> None:
+def test_patch_updating_shape_shows_old_values_until_the_operation_finishes() -> None:
     with running_emulator([sample_cache("c1", knobs={"lroPolls": 2})], lro_shape="updating") as server:
         arm = RawArm(server)
         resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
         assert resp.status_code == 200
         assert resp.json()["properties"]["provisioningState"] == "Updating"
+        assert resp.json()["properties"]["enableNonSslPort"] is False  # the change is not applied yet
         assert "Location" not in resp.headers
         assert arm.request("GET", cache_id("c1")).json()["properties"]["provisioningState"] == "Updating"
         done = arm.request("GET", cache_id("c1")).json()
@@ -63,19 +64,44 @@ def test_patch_updating_shape_completes_on_the_counted_get() -> None:
         assert done["properties"]["enableNonSslPort"] is True
 
 
-def test_patch_accepted_shape_polls_the_operation_url() -> None:
-    with running_emulator([sample_cache("c1", knobs={"lroPolls": 2})], lro_shape="accepted") as server:
+def test_patch_recorded_shape_polls_the_async_operation_url() -> None:
+    with running_emulator([sample_cache("c1", location="UK South", knobs={"lroPolls": 3})],
+                          lro_shape="recorded") as server:
         arm = RawArm(server)
-        resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"minimumTlsVersion": "1.2"}})
+        resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
         assert resp.status_code == 202
-        assert resp.headers["Retry-After"] == "0"
-        location = resp.headers["Location"]
-        assert "/providers/Microsoft.Cache/locations/uksouth/operationResults/" in location
-        first = arm.request("GET", location)
-        assert first.status_code == 202 and first.headers["Location"] == location
-        final = arm.request("GET", location)
-        assert final.status_code == 200
-        assert final.json()["properties"]["provisioningState"] == "Succeeded"
+        assert resp.headers["Azure-AsyncOperation"] == resp.headers["Location"]
+        status_url = resp.headers["Azure-AsyncOperation"]
+        assert "/providers/Microsoft.Cache/locations/UK%20South/asyncOperations/" in status_url
+        assert resp.json()["properties"]["provisioningState"] == "Updating"
+        first = arm.request("GET", status_url)
+        assert first.status_code == 200 and first.json()["status"] == "InProgress"
+        assert arm.request("GET", cache_id("c1")).json()["properties"]["enableNonSslPort"] is False
+        final = arm.request("GET", status_url)
+        assert final.status_code == 200 and final.json()["status"] == "Succeeded"
+        cache = arm.request("GET", cache_id("c1")).json()
+        assert cache["properties"]["provisioningState"] == "Succeeded"
+        assert cache["properties"]["enableNonSslPort"] is True
+
+
+def test_operation_finishes_on_time_whether_or_not_anyone_polls() -> None:
+    """No poll at all: once the operation's time is up, the next read of any kind shows it done."""
+    with running_emulator([sample_cache("c1")], lro_seconds=0.0) as server:
+        arm = RawArm(server)
+        resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
+        assert resp.status_code == 202 and resp.json()["properties"]["enableNonSslPort"] is False
+        listed = arm.request("GET", f"{SUB}/providers/Microsoft.Cache/redis").json()["value"]
+        [c1] = [c for c in listed if c["name"] == "c1"]
+        assert c1["properties"]["provisioningState"] == "Succeeded"
+        assert c1["properties"]["enableNonSslPort"] is True
+
+
+def test_status_url_with_its_signed_parameters_removed_is_not_found() -> None:
+    with running_emulator([sample_cache("c1")]) as server:
+        arm = RawArm(server)
+        resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
+        bare = resp.headers["Azure-AsyncOperation"].split("?", 1)[0]
+        assert arm.request("GET", bare).status_code == 404
 
 
 def test_patch_merges_redis_configuration_and_keeps_other_properties(arm: RawArm,
@@ -176,7 +202,7 @@ def test_delete_cache_then_404(arm: RawArm, emulator_server: EmulatorServer) -> 
     assert emulator_server.cache(orders) is None
 
 
-@pytest.mark.parametrize("shape", ["updating", "accepted"])
+@pytest.mark.parametrize("shape", ["recorded", "updating"])
 def test_request_log_records_method_path_caller_status(shape: str, tmp_path: Path) -> None:
     log_file = tmp_path / "requests.jsonl"
     with running_emulator([sample_cache("c1")], lro_shape=shape, request_log=log_file) as server:
@@ -197,16 +223,17 @@ def test_request_log_records_method_path_caller_status(shape: str, tmp_path: Pat
     assert [e["request_id"] for e in over_http] == [e["request_id"] for e in in_process[:2]]
 
 
-@pytest.mark.parametrize("shape", ["updating", "accepted"])
+@pytest.mark.parametrize("shape", ["recorded", "updating"])
 def test_lro_seconds_keeps_the_operation_running_and_sets_retry_after(shape: str) -> None:
     """A duration far beyond the test: the outcome is certain without measuring time."""
     with running_emulator([sample_cache("c1")], lro_shape=shape, lro_polls=0, lro_seconds=3600) as server:
         arm = RawArm(server)
         resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": False}})
         assert resp.json()["properties"]["provisioningState"] == "Updating"
-        if shape == "accepted":
+        if shape == "recorded":
             assert 3590 <= int(resp.headers["Retry-After"]) <= 3600
-            assert arm.request("GET", resp.headers["Location"]).status_code == 202
+            polled = arm.request("GET", resp.headers["Azure-AsyncOperation"])
+            assert polled.status_code == 200 and polled.json()["status"] == "InProgress"
         assert arm.request("GET", cache_id("c1")).json()["properties"]["provisioningState"] == "Updating"
         assert arm.request("PATCH", cache_id("c1"), body={"properties": {}}).status_code == 409
 

@@ -66,7 +66,7 @@ def test_cli_prints_ready_line_and_serves(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--fleet", str(fleet), "--request-log", str(log),
-         "--ca-dir", str(tmp_path / "ca"), "--lro-shape", "accepted"],
+         "--ca-dir", str(tmp_path / "ca"), "--lro-shape", "recorded"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

@@ -83,7 +83,7 @@ def test_list_by_resource_group_and_children(arm: RawArm):
 
 def test_cluster_patch_is_a_long_running_operation_in_the_configured_shape(server: EmulatorServer, arm: RawArm):
     resp = arm.request("PATCH", AMR, body={"properties": {"publicNetworkAccess": "Disabled"}})
-    if server.lro_shape == "accepted":
+    if server.lro_shape == "recorded":
         assert resp.status_code == 202 and not resp.content
         status_url = resp.headers["Azure-AsyncOperation"]
         assert "/operationsStatus/" in status_url and resp.headers["Location"] == status_url

@@ -21,9 +21,9 @@ AMR = parse_cache_id(cluster_id("amr1"))
 PARTNER = cluster_id("amr-eu", "rg-eu") + "/databases/default"
 
 
-@pytest.fixture(params=["updating", "accepted"])
+@pytest.fixture(params=["recorded", "updating"])
 def server(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
-    """Both LRO shapes in every run: a cluster PATCH follows Azure-AsyncOperation only under `accepted`."""
+    """Both LRO shapes in every run: a cluster PATCH follows Azure-AsyncOperation only under `recorded`."""
     geo = {"groupNickname": "g", "linkedDatabases": [{"id": cluster_id("amr1") + "/databases/default"},
                                                      {"id": PARTNER}]}
     fleet = [
@@ -32,7 +32,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[EmulatorServer]:
                        assignments=[assignment()], diagnostic_settings=[logs_to_workspace()]),
         sample_cluster("amr-eu", resource_group="rg-eu", location="West Europe"),
         sample_cluster("amr-busy", knobs={"busyForGets": 50}),
-        sample_cluster("amr-slow", knobs={"lroPolls": 10_000}),
+        sample_cluster("amr-slow", knobs={"lroSeconds": 3600}),
     ]
     with running_emulator(fleet, lro_shape=request.param) as s:
         yield s
@@ -82,7 +82,7 @@ def test_writes_send_only_the_changed_fields_and_follow_the_operation(server: Em
                       ("PATCH", "default", {"properties": {"clientProtocol": "Encrypted"}}),
                       ("PUT", "warden-logs", {"properties": {"workspaceId": other, "logs": [
                           {"category": "ConnectionEvents", "enabled": True}]}})]
-    if server.lro_shape == "accepted":  # the SDK followed Azure-AsyncOperation to the spec's status path
+    if server.lro_shape == "recorded":  # the SDK followed Azure-AsyncOperation to the spec's status path
         assert [r for r in server.requests() if "/operationsstatus/" in r["path"].lower()]
 
 

@@ -142,7 +142,10 @@ def checks_for(method: str, path: str, body: Any) -> list[Check]:
     diagnostic setting's destination workspace (design section 6) and a metric alert's action groups
     (Azure Monitor's documented prerequisite for alerts that notify a group)."""
     action = operation_for(method, path)
-    checks = [Check(action, scope_of(path))]
+    target = path.split("?", 1)[0].rstrip("/")
+    if method.upper() == "POST":
+        target = target.rsplit("/", 1)[0]  # an action's scope is the resource it acts on
+    checks = [Check(action, scope_of(target))]
     if method.upper() not in ("PUT", "PATCH") or not isinstance(body, Mapping):
         return checks
     props = body.get("properties") if isinstance(body.get("properties"), Mapping) else {}

@@ -211,7 +211,8 @@ class RedisApi:
             item = rule_item(state.id, stored_name, {"startIP": str(start), "endIP": str(end)})
             state.rules[rule.lower()] = item
             reply = _as_child(state, item)
-            reply["type"] = "Microsoft.Cache/redis/firewallRules"  # as the PUT answer spells it (recording)
+            # The PUT answer echoes the request's path and spells the type 'redis' (recording).
+            reply["id"], reply["type"] = call.path.rstrip("/"), "Microsoft.Cache/redis/firewallRules"
         event = WriteEvent(call.path, "Microsoft.Cache/redis/firewallRules/write", delete=False)
         if existing:
             return Reply(200, reply, event=event)

@@ -90,6 +90,10 @@ class Router:
         ]
         self.routes += list(extra_routes)
 
+    def resolves(self, method: str, path: str) -> bool:
+        """A route serves this method and path (else dispatch answers ARM's 404/405 before any RBAC check)."""
+        return any(r.pattern.match(path) and method in r.methods for r in self.routes)
+
     def dispatch(self, call: Call) -> Reply:
         for route in self.routes:
             match = route.pattern.match(call.path)

@@ -320,6 +320,8 @@ class EmulatorServer:
         """ARM's RBAC check of the warden's own calls, before the resource provider sees them."""
         if self.authorization is None or str(claims.get("oid", "")).lower() != WARDEN.object_id.lower():
             return
+        if not self.router.resolves(method, path):
+            return  # no such resource type or method: ARM's own 404 / 405 answers first
         try:
             self.authorization.authorize(method, path, _json_or_none(raw), str(claims["oid"]), str(claims["oid"]))
         except UnmappedRequest as exc:

@@ -24,6 +24,7 @@ ACTIONS = frozenset({
     # Linked check on the destination workspace when a diagnostic setting points at it.
     "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
     "Microsoft.Insights/metricAlerts/read",
+    "Microsoft.Insights/actionGroups/read",  # linked check on the action group a metric alert notifies
     "Microsoft.Insights/metricAlerts/write",
 })
 

@@ -17,7 +17,7 @@ from .pipeline import ApplyResult, ArmSession, ResponseInfo, correlation_id, raw
 
 # Reading the status of an operation ARM answered 202 (Location) or with Azure-AsyncOperation.
 ACTIONS = frozenset({
-    "Microsoft.Cache/locations/operationResults/read",  # Location poll of a PATCH answered 202
+    "Microsoft.Cache/locations/asyncOperations/read",  # status URL (Azure-AsyncOperation and Location) of a Redis PATCH
     "Microsoft.Cache/locations/operationsStatus/read",  # Azure-AsyncOperation of a cluster/database PATCH
 })
 

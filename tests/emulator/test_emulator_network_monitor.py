@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulator.fleet import FleetError, load_fleet
-from emulator.principals import SUBSCRIPTION_ID
+from emulator.principals import JANE, SUBSCRIPTION_ID
 from emulator.server import EmulatorServer
 from emulator.testing import RawArm, cache_id, running_emulator, sample_cache
 
@@ -94,6 +94,7 @@ def test_dns_zone_groups_with_the_redis_api_version_is_refused(arm: RawArm) -> N
 
 
 def test_metric_alert_put_get_list_delete(arm: RawArm, server: EmulatorServer) -> None:
+    arm = RawArm(arm.server, JANE, api_version=arm.api_version)  # an Owner: the warden's role has no deletes/PE reads
     put = arm.request("PUT", ALERTS + "/load", api_version="2018-03-01", body=alert_body())
     assert put.status_code == 200, put.text
     assert put.json()["id"].endswith("/metricAlerts/load")

@@ -63,6 +63,7 @@ def test_list_by_subscription_pages_with_next_link(arm: RawArm):
 
 
 def test_list_by_resource_group_and_children(arm: RawArm):
+    arm = RawArm(arm.server, JANE, api_version=arm.api_version)  # an Owner: the warden's role has no deletes/PE reads
     rg = arm.request("GET", f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-orders/providers/"
                             "Microsoft.Cache/redisEnterprise").json()
     assert [c["name"] for c in rg["value"]] == ["amr-other"]
@@ -179,6 +180,7 @@ def test_unknown_cluster_database_and_api_version(arm: RawArm):
 
 
 def test_category_the_database_does_not_offer_is_refused(arm: RawArm):
+    arm = RawArm(arm.server, JANE, api_version=arm.api_version)  # an Owner: the warden's role has no deletes/PE reads
     body = {"properties": {"workspaceId": "/subscriptions/x/w", "logs": [{"category": "ConnectedClientList",
                                                                           "enabled": True}]}}
     resp = arm.request("PUT", DS + "/x", api_version="2021-05-01-preview", body=body)

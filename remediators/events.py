@@ -115,15 +115,27 @@ def _claim(claims: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
+def caller_type(claims: Mapping[str, Any]) -> str | None:
+    """Who made the call, from the token's own claims. `data.authorization.evidence.principalType` is the
+    principal of the role assignment that allowed it (a `Group` for a person who is a member), not the
+    caller, so it is never used. `idtyp` says it when present; otherwise a delegated token (a person) has
+    `scp` or a UPN, and an app-only token has an `appid` and an `oid` (the app's service principal) and
+    neither. A managed identity's app token also carries `xms_mirid`."""
+    idtyp = (_claim(claims, "idtyp") or "").lower()
+    is_app = idtyp == "app" or (not idtyp and not _claim(claims, "scp", CLAIM_UPN, "upn")
+                                and bool(_claim(claims, "appid", "azp")) and bool(_claim(claims, CLAIM_OID, "oid")))
+    if is_app:
+        return "ManagedIdentity" if _claim(claims, "xms_mirid") else "ServicePrincipal"
+    if idtyp == "user" or _claim(claims, "scp", CLAIM_UPN, "upn"):
+        return "User"
+    return None
+
+
 def actor_of(data: Mapping[str, Any]) -> Actor:
-    """The caller from `data.claims` (which may be empty) and `data.authorization.evidence`."""
+    """The caller from `data.claims` (which may be empty); its type from the claims too (`caller_type`)."""
     claims = data.get("claims")
     claims = claims if isinstance(claims, Mapping) else {}
-    auth = data.get("authorization")
-    evidence = auth.get("evidence") if isinstance(auth, Mapping) else None
-    principal_type = evidence.get("principalType") if isinstance(evidence, Mapping) else None
-    if not isinstance(principal_type, str) or not principal_type:
-        principal_type = _claim(claims, "idtyp")
+    principal_type = caller_type(claims)
     return Actor(
         object_id=_claim(claims, CLAIM_OID, "oid"),
         app_id=_claim(claims, "appid", "azp"),

@@ -192,6 +192,9 @@ class CacheSnapshot:
     # here so the nsg rule reports it as `unknown`.
     network_security_group: Mapping[str, Any] | None = None
     network_security_group_error: str | None = None
+    # Inputs whose read failed (input name -> ARM's error, e.g. "403 AuthorizationFailed: ..."): they stay
+    # None, so only the rules that need them report `unknown`; the engine audits each with ARM's error.
+    read_errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def properties(self) -> Mapping[str, Any]:

@@ -75,10 +75,26 @@ class Gateway:
         return self._service(cache).read(cache, needs)
 
     def list_caches(self, scope: Scope) -> list[ResourceId]:
-        """Every cache of every kind in a subscription or resource group, following nextLink."""
+        """Every cache of every kind in a subscription or resource group, following nextLink; the first
+        listing that fails raises."""
+        found, failed = self.list_caches_by_kind(scope)
+        if failed:
+            raise next(iter(failed.values()))
+        return found
+
+    def list_caches_by_kind(self, scope: Scope) -> tuple[list[ResourceId], dict[str, ArmError]]:
+        """Each resource kind listed on its own: the caches of the kinds that listed, and ARM's error for
+        each kind whose listing failed (a scan reconciles what it could list and reports the rest)."""
         if scope.cache is not None:
-            return [scope.cache]
-        return [cache for service in self.services.values() for cache in service.list_caches(scope)]
+            return [scope.cache], {}
+        found: list[ResourceId] = []
+        failed: dict[str, ArmError] = {}
+        for kind, service in self.services.items():
+            try:
+                found += service.list_caches(scope)
+            except ArmError as exc:
+                failed[str(kind)] = exc
+        return found, failed
 
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
         return self._service(cache).apply(cache, step)

@@ -10,9 +10,9 @@ instead of turning into a model default.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.mgmt.redis import RedisManagementClient
 
@@ -34,6 +34,8 @@ from .errors import ArmError
 from .monitor import Monitor
 from .network import Network
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+
+T = TypeVar("T")
 
 ACTIONS = frozenset({
     "Microsoft.Cache/redis/read",
@@ -67,16 +69,32 @@ class RedisCaches:
         if not isinstance(resource, dict):
             raise ArmError("transient", "ARM returned an empty body for the cache", code="EmptyBody")
         props = resource.get("properties") or {}
-        rules = None
-        if "firewall_rules" in needs:
-            rules = self._list_rules(cache)
+        errors: dict[str, str] = {}
+
+        def optional(names: tuple[str, ...], read: Callable[[], T], fallback: T) -> T:
+            """One input's read: its failure leaves it unread (rules needing it say `unknown`) and is kept
+            with ARM's words; only the cache's own GET decides that the cache is gone."""
+            try:
+                return read()
+            except ArmError as exc:
+                for input_name in names:
+                    errors[input_name] = f"{exc.status or ''} {exc.code or exc.kind}: {exc.message}".strip()
+                return fallback
+
+        rules = optional(("firewall_rules",), lambda: self._list_rules(cache), None) \
+            if "firewall_rules" in needs else None
         settings = categories = None
         if "diagnostic_settings" in needs or "diagnostic_categories" in needs:
-            settings, categories = self.monitor.read_diagnostics(cache.arm_id, cache.subscription_id, needs)
-        linked = self._linked_servers(cache, props) if "linked_servers" in needs else None
-        connections = self.network.with_dns_when_needed(
-            private_endpoint_connections(resource), props.get("publicNetworkAccess"), needs)
-        alerts = self.monitor.metric_alerts(cache) if "metric_alerts" in needs else None
+            settings, categories = optional(
+                tuple(n for n in ("diagnostic_settings", "diagnostic_categories") if n in needs),
+                lambda: self.monitor.read_diagnostics(cache.arm_id, cache.subscription_id, needs), (None, None))
+        linked = optional(("linked_servers",), lambda: self._linked_servers(cache, props), None) \
+            if "linked_servers" in needs else None
+        base = private_endpoint_connections(resource)
+        connections = optional(("private_dns_zone_groups",), lambda: self.network.with_dns_when_needed(
+            base, props.get("publicNetworkAccess"), needs), base)
+        alerts = optional(("metric_alerts",), lambda: self.monitor.metric_alerts(cache), None) \
+            if "metric_alerts" in needs else None
         return CacheSnapshot(
             cache_id=cache,
             resource=resource,
@@ -87,6 +105,7 @@ class RedisCaches:
             diagnostic_categories=categories,
             linked_servers=linked,
             read_at=datetime.now(UTC),
+            read_errors=errors,
         )
 
     def _linked_servers(self, cache: ResourceId, props: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:

@@ -26,7 +26,8 @@ from .schema import SEVERITIES
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 OPEN_KINDS = frozenset(
-    {"remediation-started", "remediation-failed", "blocked", "deferred", "skipped-dry-run", "manual-action-required"}
+    {"remediation-started", "remediation-pending", "remediation-failed", "blocked", "deferred", "skipped-dry-run",
+     "manual-action-required"}
 )
 CLOSED_STATUSES = frozenset({"compliant", "not_applicable", "exempt"})
 

@@ -24,7 +24,8 @@ GENESIS = "0" * 64
 # Kinds that are about one cache: a record of these kinds without a cache id could not be reviewed.
 CACHE_KINDS: frozenset[str] = frozenset(
     {
-        "detected", "remediation-started", "remediated", "remediation-failed", "deferred", "blocked",
+        "detected", "remediation-started", "remediation-pending", "remediated", "remediation-failed", "deferred",
+        "blocked",
         "skipped-dry-run", "skipped-exempt", "manual-action-required", "gone", "not-evaluated", "resumed",
     }
 )

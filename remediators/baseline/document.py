@@ -259,7 +259,7 @@ def parse_document(doc: Any, known: Mapping[str, Rule], disruptive: frozenset[st
 
     return ParsedDocument(
         document=freeze(doc),
-        dry_run=bool(doc.get("dryRun", True)),
+        dry_run=bool(doc.get("dryRun", False)),  # absent: WARDEN_DRY_RUN decides alone
         rules=MappingProxyType(rules),
         scopes=tuple(scopes),
         exemptions=tuple(exemptions),

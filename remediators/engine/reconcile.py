@@ -93,6 +93,14 @@ class DryRunPolicy:
             found.append(f"request:{item.trigger.get('source', item.reason)}")
         return tuple(found)
 
+    def requested(self, dry_run: bool, source: str) -> tuple[str, ...]:
+        """The sources in force for a new request (scan or replay): what `sources` will say for its items."""
+        found = [s for s, on in (("app-setting:WARDEN_DRY_RUN", self.app_setting),
+                                 ("baseline:dryRun", self.baseline)) if on]
+        if dry_run:
+            found.append(f"request:{source}")
+        return tuple(found)
+
 
 @dataclass(frozen=True)
 class DeferPolicy:
@@ -203,6 +211,7 @@ class Engine:
         findings = self.baseline.evaluate(snapshot, now=self.clock())
         if first:
             self._record_findings(run, findings)
+            self._settle_pending(run, findings)
         the_plan = plan(self._fought(run, findings), snapshot)
         check_plan_safety(snapshot, the_plan)
         if first:
@@ -283,14 +292,44 @@ class Engine:
             return self._arm_failure(run, exc, step=step)
         run.writes += 1
         run.touched |= _inputs_changed_by(step)
-        record("remediated", request_id=result.request_id,
-               outcome={"status": "succeeded" if result.done else "accepted"})
-        self.safety.close_intent(cache)
         self.safety.count_fix(cache, [p["rule"] for p in parts])
         if not result.done:
-            return self._defer(run, "long-running operation still running", retry_after=None)
+            # Accepted, not failed and not yet done: ARM is applying it. The outcome is decided by a later
+            # read of the cache (_settle_pending), not by this poll.
+            self.state.open_pending(cache, {"rules": [p["rule"] for p in parts], "request_id": result.request_id,
+                                            "arm_correlation_id": run.correlation_id, "step": _describe(step)})
+            record("remediation-pending", request_id=result.request_id,
+                   outcome={"status": "accepted", "detail": result.detail})
+            self.safety.close_intent(cache)
+            return self._defer(run, "ARM is applying the change (long-running operation still running)",
+                               retry_after=None)
+        record("remediated", request_id=result.request_id, outcome={"status": "succeeded"})
+        self.safety.close_intent(cache)
         lease.renew()
         return None
+
+    def _settle_pending(self, run: _Run, findings: Sequence[Finding]) -> None:
+        """A write an earlier reconcile left running: now that the cache reads Succeeded, its outcome is what
+        the cache shows. The rule holds: `remediated`; it does not: `remediation-failed` (the plan may fix it
+        again in this pass)."""
+        cache = run.item.cache
+        pending = self.state.pending_of(cache)
+        if not pending:
+            return
+        by_rule = {f.rule: f for f in findings}
+        for rule in pending.get("rules") or ():
+            finding = by_rule.get(rule)
+            common = {"cache_id": cache.arm_id, "rule": rule, "trigger": _trigger(run.item),
+                      "request_id": pending.get("request_id"), "arm_correlation_id": pending.get("arm_correlation_id"),
+                      "detail": f"{pending.get('step')}: outcome read from the cache"}
+            if finding is not None and finding.compliant:
+                self.audit.record("remediated", **common, severity=finding.severity.value,
+                                  outcome={"status": "succeeded", "confirmed_by": "cache read"})
+            else:
+                status = finding.status.value if finding is not None else "not evaluated"
+                self.audit.record("remediation-failed", **common,
+                                  outcome={"status": "not-applied", "finding": status})
+        self.state.clear_pending(cache)
 
     def _fought(self, run: _Run, findings: Sequence[Finding]) -> list[Finding]:
         """The findings to plan from: outside dry-run, rules flapping on this cache are no longer fought."""
@@ -340,6 +379,11 @@ class Engine:
 
     def _record_findings(self, run: _Run, findings: Sequence[Finding]) -> None:
         cache = run.item.cache
+        for input_name, error in sorted((run.snapshot.read_errors if run.snapshot else {}).items()):
+            # Partial failure: this input stays unread, the rules that need it are `unknown`, the rest go on.
+            self.audit.record("alert", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                              detail=f"could not read {input_name}: the rules that need it are unknown",
+                              outcome={"status": "read-failed", "input": input_name, "error": error})
         for f in findings:
             if f.status is Status.EXEMPT and f.exemption is not None:
                 ex = f.exemption

@@ -27,7 +27,7 @@ from ..settings import Settings, SettingsError
 if TYPE_CHECKING:
     from ..state.storage import StorageClients
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DEFERRED, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
 
 class CliError(Exception):
@@ -151,14 +151,18 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(f"listing caches failed: ARM {exc.kind} {exc.code or ''} {exc.message}".rstrip()) from None
     finally:
         rt.audit.close()
-    summary: dict[str, Any] = {"scanId": report.scan_id, "caches": len(report.results) + len(report.still_deferred)}
+    summary: dict[str, Any] = {"scanId": report.scan_id, "caches": len(report.results) + len(report.still_deferred),
+                               "dryRun": bool(report.dry_run_sources), "dryRunSources": list(report.dry_run_sources)}
     outcomes: dict[str, int] = {}
     for r in report.results:
         outcomes[str(r.outcome)] = outcomes.get(str(r.outcome), 0) + 1
     summary["outcomes"] = outcomes
     summary["stillDeferred"] = [i.cache.arm_id for i in report.still_deferred]
+    summary["listingFailed"] = dict(report.listing_failures)
     json.dump(summary, out, indent=2)
     out.write("\n")
+    if report.listing_failures:
+        return EXIT_PARTIAL  # some resource kinds could not be listed: the scan covered the others only
     return EXIT_DEFERRED if report.still_deferred else EXIT_OK
 
 

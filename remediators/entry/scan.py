@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,24 +29,43 @@ def check_scope(rt: Runtime, scope: Scope) -> None:
         raise ScopeNotAllowed(f"subscription {scope.subscription_id} is not in WARDEN_SUBSCRIPTIONS")
 
 
-def scan_items(rt: Runtime, scope: Scope, *, scan_id: str, dry_run: bool, source: str) -> list[WorkItem]:
+def scan_items(rt: Runtime, scope: Scope, *, scan_id: str, dry_run: bool,
+               source: str) -> tuple[list[WorkItem], dict[str, str]]:
+    """One WorkItem per cache of every kind that could be listed, and the kinds whose listing failed (each
+    audited as an `alert` with ARM's error). When every kind failed, the first error is raised."""
     check_scope(rt, scope)
-    caches = [scope.cache] if scope.cache is not None else rt.gateway.list_caches(scope)
+    if scope.cache is not None:
+        caches, failed = [scope.cache], {}
+    else:
+        caches, failed = rt.gateway.list_caches_by_kind(scope)
+    if failed and not caches and len(failed) == 2:
+        raise next(iter(failed.values()))
+    for kind, exc in failed.items():
+        rt.audit.record("alert", scan_id=scan_id, trigger={"scan_id": scan_id, "source": source},
+                        detail=f"listing {kind} in {scope.arm_id} failed; the scan covers the other kinds only",
+                        outcome={"status": "list-failed", "kind": kind, "code": exc.code, "http_status": exc.status,
+                                 "error": exc.message})
+    failures = {kind: f"{exc.status or ''} {exc.code or exc.kind}".strip() for kind, exc in failed.items()}
     now = datetime.now(UTC)
     return [
         WorkItem(cache=c, reason="scan", first_seen=now, trigger={"scan_id": scan_id, "source": source},
                  dry_run=dry_run)
         for c in caches
-    ]
+    ], failures
 
 
 def start_scan(rt: Runtime, scope: Scope, *, dry_run: bool, source: str) -> tuple[str, int]:
-    """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count)."""
+    """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count). The scan's
+    progress row records the dry-run in force and its sources (`GET /api/scans/{id}`)."""
     scan_id = str(uuid.uuid4())
-    items = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source=source)
-    rt.state.start_scan(scan_id, scope.arm_id, len(items), dry_run=dry_run, members=[i.cache for i in items])
+    items, _failures = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source=source)
+    sources = rt.engine.dry_run.requested(dry_run, source)
+    # The row keeps the request's own dry-run (work items take their authority from it) and the sources.
+    rt.state.start_scan(scan_id, scope.arm_id, len(items), dry_run=dry_run, members=[i.cache for i in items],
+                        dry_run_sources=sources)
     rt.audit.record("scan-started", scan_id=scan_id, detail=f"{source} scan of {scope.arm_id}",
-                    trigger={"scan_id": scan_id, "source": source}, cache_count=len(items), dry_run=dry_run)
+                    trigger={"scan_id": scan_id, "source": source}, cache_count=len(items), dry_run=bool(sources),
+                    dry_run_sources=list(sources))
     queue = rt.queue(WORK_QUEUE)
     for item in items:
         send_text(queue, item.to_json())
@@ -94,6 +113,8 @@ class ScanReport:
     scan_id: str
     results: tuple[ReconcileResult, ...]
     still_deferred: tuple[WorkItem, ...]
+    dry_run_sources: tuple[str, ...] = ()  # empty: the scan remediated
+    listing_failures: Mapping[str, str] = field(default_factory=dict)  # resource kind -> ARM's error
 
 
 def run_scan(
@@ -109,9 +130,11 @@ def run_scan(
     """Reconcile every cache in scope in this process; deferred caches are retried until
     `retry_for_seconds` has passed, then reported as still deferred."""
     scan_id = str(uuid.uuid4())
-    items = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source="cli")
+    items, failures = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source="cli")
+    sources = rt.engine.dry_run.requested(dry_run, "cli")
     rt.audit.record("scan-started", scan_id=scan_id, detail=f"cli scan of {scope.arm_id}",
-                    trigger={"scan_id": scan_id, "source": "cli"}, cache_count=len(items), dry_run=dry_run)
+                    trigger={"scan_id": scan_id, "source": "cli"}, cache_count=len(items), dry_run=bool(sources),
+                    dry_run_sources=list(sources))
     final: dict[str, ReconcileResult] = {}
     deadline = time.monotonic() + retry_for_seconds
     queue = list(items)
@@ -143,4 +166,4 @@ def run_scan(
     rt.audit.record("scan-finished", scan_id=scan_id, trigger={"scan_id": scan_id, "source": "cli"},
                     outcomes=outcomes, cache_count=total)
     rt.audit.checkpoint()
-    return ScanReport(scan_id, tuple(final.values()), still)
+    return ScanReport(scan_id, tuple(final.values()), still, sources, failures)

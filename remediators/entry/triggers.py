@@ -138,7 +138,8 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
         return 403, {"error": str(exc)}
     except ArmError as exc:
         return 502, {"error": f"listing caches failed: ARM {exc.kind} {exc.code or ''}".strip()}
-    return 202, {"scanId": scan_id, "cacheCount": count}
+    sources = rt.engine.dry_run.requested(dry_run, "http-request")
+    return 202, {"scanId": scan_id, "cacheCount": count, "dryRun": bool(sources), "dryRunSources": list(sources)}
 
 
 def get_scan(scan_id: str, *, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:

@@ -140,6 +140,7 @@ class ScanProgress:
     outcomes: Mapping[str, int]
     started: str
     dry_run: bool
+    dry_run_sources: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -154,7 +155,8 @@ class ScanProgress:
             "finished": self.finished,
             "outcomes": dict(self.outcomes),
             "started": self.started,
-            "dryRun": self.dry_run,
+            "dryRun": self.dry_run or bool(self.dry_run_sources),  # in force, from every source
+            "dryRunSources": list(self.dry_run_sources),
         }
 
 
@@ -304,10 +306,33 @@ class StateStore:
         with contextlib.suppress(ResourceNotFoundError):
             self._table.delete_entity("intent", _row_key(cache.key))
 
+    # ------------------------------------------------------------------------------------------ pending fixes
+
+    def open_pending(self, cache: ResourceId, pending: Mapping[str, Any]) -> None:
+        """A write ARM accepted (202) whose operation was still running when this reconcile stopped waiting:
+        its outcome is decided later by reading the cache, not by a poll."""
+        self._table.upsert_entity(
+            {"PartitionKey": "pending", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id,
+             "Body": json.dumps(dict(pending), sort_keys=True, separators=(",", ":"))},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def pending_of(self, cache: ResourceId) -> Mapping[str, Any] | None:
+        try:
+            entity = self._table.get_entity("pending", _row_key(cache.key))
+        except ResourceNotFoundError:
+            return None
+        return json.loads(entity["Body"])
+
+    def clear_pending(self, cache: ResourceId) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity("pending", _row_key(cache.key))
+
     # ------------------------------------------------------------------------------------------ scans
 
     def start_scan(
-        self, scan_id: str, scope: str, total: int, *, dry_run: bool, members: Iterable[ResourceId] = ()
+        self, scan_id: str, scope: str, total: int, *, dry_run: bool, members: Iterable[ResourceId] = (),
+        dry_run_sources: tuple[str, ...] = (),
     ) -> None:
         """The scan's head row and one row per member cache (written first, in batches): a work item may
         only count a cache towards a scan that listed it, so a forged item cannot finish someone's scan."""
@@ -322,6 +347,7 @@ class StateStore:
                 "Scope": scope,
                 "Total": total,
                 "DryRun": dry_run,
+                "DryRunSources": ",".join(dry_run_sources),
                 "Started": datetime.now(UTC).isoformat(),
                 "Members": bool(rows) or total == 0,
             }
@@ -386,4 +412,5 @@ class StateStore:
             outcomes=outcomes,
             started=head["Started"],
             dry_run=bool(head["DryRun"]),
+            dry_run_sources=tuple(x for x in str(head.get("DryRunSources") or "").split(",") if x),
         )

@@ -62,7 +62,8 @@ def test_scan_reports_progress_and_the_last_cache_writes_scan_finished_and_a_che
         reply = _post(stack, {"scope": f"/subscriptions/{SUB}"})
         assert reply.status_code == 202, reply.text
         started = reply.json()
-        assert set(started) == {"scanId", "cacheCount"} and UUID.match(started["scanId"])
+        assert set(started) == {"scanId", "cacheCount", "dryRun", "dryRunSources"} and UUID.match(started["scanId"])
+        assert (started["dryRun"], started["dryRunSources"]) == (False, [])
         assert started["cacheCount"] == len(fleet)
 
         early = _get(stack, started["scanId"])
@@ -130,6 +131,7 @@ def test_dry_run_scan_of_one_cache_writes_nothing_and_names_the_request_as_sourc
 
         progress = _get(stack, reply.json()["scanId"]).json()
         assert (progress["finished"], progress["dryRun"], progress["outcomes"]) == (True, True, {"dry-run": 1})
+        assert progress["dryRunSources"] == ["request:http-request"] == reply.json()["dryRunSources"]
         assert [c for c in _warden_calls(stack) if c["method"] != "GET"] == []
         assert not [c for c in _warden_calls(stack) if "http-untouched" in c["path"]]
         props = stack.cache("http-dry")["properties"]

@@ -91,7 +91,7 @@ def running_stack(
     tmp_path: Path,
     fleet: Sequence[Mapping[str, Any]],
     *,
-    settings: Mapping[str, str] | None = None,
+    settings: Mapping[str, str | None] | None = None,
     emulator_options: Mapping[str, Any] | None = None,
     host_json: Path | Mapping[str, Any] | None = None,
 ) -> Iterator[Stack]:
@@ -133,9 +133,10 @@ CACHE_PATH = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/m
                         re.IGNORECASE)
 
 
-def app_settings(arm: EmulatorServer, az: Azurite, audit_file: Path, **overrides: str) -> dict[str, str]:
-    """The app settings `running_stack` uses, for a child process with its own audit file."""
-    return {
+def app_settings(arm: EmulatorServer, az: Azurite, audit_file: Path, **overrides: str | None) -> dict[str, str]:
+    """The app settings `running_stack` uses, for a child process with its own audit file; an override of
+    None removes that setting (e.g. WARDEN_BASELINE, to run the shipped default as a deployment does)."""
+    merged: dict[str, str | None] = {
         **env_for(arm),
         "AzureWebJobsStorage": az.connection_string,
         "WARDEN_SUBSCRIPTIONS": SUB,
@@ -146,6 +147,7 @@ def app_settings(arm: EmulatorServer, az: Azurite, audit_file: Path, **overrides
         "WARDEN_LRO_WAIT_SECONDS": "10",
         **overrides,
     }
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def child_env(settings: Mapping[str, str]) -> dict[str, str]:

@@ -85,7 +85,7 @@ def by_rule(findings) -> dict[str, Any]:
 
 def test_shipped_default_follows_the_guidance():
     b = load_baseline(None)
-    assert b.dry_run is True
+    assert b.dry_run is False  # WARDEN_DRY_RUN (true on a fresh deploy) is the one switch
     expected = {
         "non-ssl-port": Effect.REMEDIATE,
         "tls-min-version": Effect.REMEDIATE,
@@ -220,11 +220,19 @@ def test_refusals_name_the_field(document: dict[str, Any], path: str, words: str
     assert words in str(info.value)
 
 
-def test_dry_run_defaults_to_on():
+def test_an_absent_dry_run_leaves_the_app_setting_to_decide():
     d = doc()
     del d["dryRun"]
-    assert load(d).dry_run is True
-    assert load(doc(dryRun=False)).dry_run is False
+    assert load(d).dry_run is False
+    assert load(doc(dryRun=True)).dry_run is True
+
+
+def test_the_shipped_baseline_carries_no_dry_run_of_its_own():
+    import json
+    from pathlib import Path
+
+    shipped = json.loads((Path(__file__).resolve().parents[2] / "remediators/default_baseline.json").read_text())
+    assert "dryRun" not in shipped
 
 
 def test_unnamed_rules_never_remediate():

@@ -123,7 +123,7 @@ def test_delete_and_own_write() -> None:
     own = change(load("own-write.eventgrid.json")[0])
     assert own.actor.app_id == "3d2b9c1e-6a0f-4b7e-8c55-9a1e2f3d4c5b"
     assert own.actor.object_id == "9e8d7c6b-0000-4000-8000-0000000000aa"
-    assert own.actor.principal_type == "ServicePrincipal"  # authorization.evidence wins over idtyp
+    assert own.actor.principal_type == "ManagedIdentity"  # from the token's claims (idtyp app, xms_mirid)
     assert own.actor.managed_identity_id is not None and "id-redis-warden" in own.actor.managed_identity_id
     assert own.actor.upn is None
 
@@ -247,7 +247,7 @@ def test_short_claim_names_and_empty_claims() -> None:
     event["data"]["claims"] = {"oid": "o-1", "azp": "a-1", "upn": "u@x", "idtyp": "user"}
     del event["data"]["authorization"]
     a = change(event).actor
-    assert (a.object_id, a.app_id, a.upn, a.principal_type) == ("o-1", "a-1", "u@x", "user")
+    assert (a.object_id, a.app_id, a.upn, a.principal_type) == ("o-1", "a-1", "u@x", "User")
     event["data"]["claims"] = {}
     a = change(event).actor
     assert a.object_id is None and a.app_id is None and a.upn is None and a.principal_type is None
@@ -407,3 +407,18 @@ def test_mutated_samples_never_raise(sample: str, key: str, value: Any) -> None:
     if isinstance(result[0], CacheChange):
         assert result[0].event_time.tzinfo is not None
         assert isinstance(result[0].event_id, str) and result[0].event_id
+
+
+def test_the_callers_type_comes_from_its_token_not_from_the_role_assignment_evidence() -> None:
+    """`authorization.evidence.principalType` names the assignment's principal: a person allowed through a
+    group shows `Group` there. The caller is still a user."""
+    event = eg_event()
+    event["data"]["authorization"] = {"evidence": {"principalType": "Group", "role": "Contributor"}}
+    event["data"]["claims"] = {"oid": "o-1", "appid": "a-1", "upn": "jane@x", "scp": "user_impersonation"}
+    assert change(event).actor.principal_type == "User"
+    event["data"]["claims"] = {"oid": "o-2", "appid": "a-2"}  # app-only token: appid + oid, no scp/upn
+    assert change(event).actor.principal_type == "ServicePrincipal"
+    event["data"]["claims"] = {"oid": "o-2", "appid": "a-2", "idtyp": "app",
+                               "xms_mirid": "/subscriptions/s/resourcegroups/r/providers/"
+                                            "Microsoft.ManagedIdentity/userAssignedIdentities/id"}
+    assert change(event).actor.principal_type == "ManagedIdentity"

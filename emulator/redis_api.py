@@ -147,9 +147,13 @@ class RedisApi:
         """`locations/{loc}/asyncOperations/{id}`: the operation status body ARM records (every key present,
         nulls included), with the status URL again in `Azure-AsyncOperation`."""
         with self.store.lock:
-            op, _state = self.store.poll_operation(op_id)
+            op, state = self.store.poll_operation(op_id)
             if op is None or op.cache_key.split("/")[2] != sub.lower() or op.token != call.query.get("t"):
                 raise ArmHttpError(404, "NotFound", f"The operation '{op_id}' was not found.")
+            if op.done and op.fail and state is not None and state.sequence == ["Failed", "Succeeded"]:
+                # The failure is told by the status URL; the cache itself is writable again (Succeeded).
+                state.sequence = None
+                state.set_provisioning_state("Succeeded")
             status = "InProgress" if not op.done else ("Failed" if op.fail else "Succeeded")
             error = None
             if status == "Failed":

@@ -55,6 +55,9 @@ param auditRetentionDays int = 365
 @description('Object id of the person running azd (AZURE_PRINCIPAL_ID); may read the signing key\'s public half so the post-provision hook can print its fingerprint.')
 param deployerPrincipalId string = ''
 
+@description('Set by the post-provision hook once it has locked the audit retention policies (WORM): a locked policy is not declared again, because ARM refuses to update it.')
+param auditPolicyLocked bool = false
+
 @description('Signing key expiry (Unix time). Default: two years from the first deployment; an existing key is never changed by a redeployment.')
 param signingKeyExpiry int = dateTimeToEpoch(dateTimeAdd(utcNow(), 'P2Y'))
 
@@ -121,6 +124,7 @@ module storage 'modules/storage.bicep' = {
     resourceToken: resourceToken
     workspaceId: monitoring.outputs.workspaceId
     auditRetentionDays: auditRetentionDays
+    auditPolicyLocked: auditPolicyLocked
     appPrincipalId: identity.outputs.principalId
   }
 }

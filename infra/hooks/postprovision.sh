@@ -48,6 +48,11 @@ if [ "${WARDEN_AUDIT_LOCK:-true}" = "false" ]; then
 else
     lock_policy "$AUDIT"
     lock_policy "$CHECKPOINTS"
+    # ARM refuses a PUT of a locked immutability policy, so the next `azd provision` must not declare it:
+    # main.parameters.json passes this to main.bicep as auditPolicyLocked (storage.bicep then skips both).
+    if command -v azd >/dev/null 2>&1; then
+        azd env set WARDEN_AUDIT_POLICY_LOCKED true
+    fi
 fi
 
 sha256_hex() {

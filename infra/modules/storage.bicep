@@ -5,6 +5,8 @@ param tags object
 param resourceToken string
 param workspaceId string
 param auditRetentionDays int
+@description('True once the post-provision hook locked the retention policies: they are then left out (ARM refuses to update a locked policy, so declaring it again would fail the provision).')
+param auditPolicyLocked bool = false
 param appPrincipalId string
 
 // Names the code reads (remediators/settings.py) and the host's `-poison` queues (created below).
@@ -94,7 +96,7 @@ resource audit 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-0
 // Time-based retention; NOT WORM until locked. infra/hooks/postprovision.sh locks it (irreversible).
 // allowProtectedAppendWrites: new blocks may be appended to the day's append blob; existing blocks can
 // never be changed or deleted.
-resource auditPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+resource auditPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!auditPolicyLocked) {
   parent: audit
   name: 'default'
   properties: {
@@ -112,7 +114,7 @@ resource checkpoints 'Microsoft.Storage/storageAccounts/blobServices/containers@
 }
 
 // Checkpoints are block blobs created once (`overwrite=False`): plain retention, no appends.
-resource checkpointPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = {
+resource checkpointPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!auditPolicyLocked) {
   parent: checkpoints
   name: 'default'
   properties: {

@@ -103,3 +103,44 @@ def test_hook_refuses_a_key_that_is_not_p256(fake_az) -> None:  # type: ignore[n
     result = _run(bin_dir)
     assert result.returncode != 0
     assert "not an EC P-256 key" in result.stderr
+
+
+def test_provisioning_again_after_the_hook_locked_the_policies_declares_no_policy(fake_az) -> None:  # type: ignore[no-untyped-def]
+    """ARM refuses a PUT of a locked immutability policy, so the second `azd provision` must not declare one:
+    the hook records the lock in the azd environment, main.parameters.json carries it into main.bicep, and
+    storage.bicep declares both policies only while they are unlocked."""
+    import re
+
+    bin_dir, _ = fake_az
+    env_file = bin_dir / "azd-env.txt"
+    azd = bin_dir / "azd"
+    azd.write_text(f"#!/bin/sh\n[ \"$1 $2\" = 'env set' ] && echo \"$3=$4\" >> '{env_file}'\n")
+    azd.chmod(0o755)
+    assert _run(bin_dir).returncode == 0
+    azd_env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert azd_env["WARDEN_AUDIT_POLICY_LOCKED"] == "true"
+
+    params = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
+
+    def resolved(name: str, env: dict[str, str]) -> str:
+        var, default = re.fullmatch(r"\$\{([A-Z_]+)=?(.*)\}", params[name]["value"]).groups()  # type: ignore[union-attr]
+        return env.get(var, default)
+
+    assert resolved("auditPolicyLocked", {}) == "false"  # first provision: the policies are created
+    assert resolved("auditPolicyLocked", azd_env) == "true"  # after the hook
+    storage = bicep.module_config("main.bicep", "storage")
+    assert storage["params"]["auditPolicyLocked"] == "auditPolicyLocked"
+    policies = bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies")
+    assert {p.symbol for p in policies} == {"auditPolicy", "checkpointPolicy"}
+    for policy in policies:
+        assert policy.condition == {"operator": {"type": "not", "operands": {"bool_value": "auditPolicyLocked"}}}
+
+
+def test_an_unlocked_test_environment_keeps_declaring_its_policies(fake_az) -> None:  # type: ignore[no-untyped-def]
+    bin_dir, _ = fake_az
+    env_file = bin_dir / "azd-env.txt"
+    azd = bin_dir / "azd"
+    azd.write_text(f"#!/bin/sh\n[ \"$1 $2\" = 'env set' ] && echo \"$3=$4\" >> '{env_file}'\n")
+    azd.chmod(0o755)
+    assert _run(bin_dir, WARDEN_AUDIT_LOCK="false").returncode == 0
+    assert "WARDEN_AUDIT_POLICY_LOCKED" not in env_file.read_text()

@@ -160,7 +160,11 @@ def render(rules: Sequence[Rule] | None = None, baseline: Baseline | None = None
         "`non_compliant`, `not_applicable`, `exempt` or `unknown` (an input that was not read, never "
         "treated as compliant).",
         "",
-        f"The shipped default has `dryRun: {str(baseline.dry_run).lower()}`, no firewall allowed ranges (so "
+        ("The shipped default makes the service dry-run of its own (`dryRun: true`), "
+         if baseline.dry_run else
+         "The shipped default has no `dryRun` of its own (the `WARDEN_DRY_RUN` app setting, `true` on a fresh "
+         "deploy, is the one switch), ")
+        + "no firewall allowed ranges (so "
         "the firewall rule reports a manual action until ranges are configured for a scope), no opt-ins and "
         "no maintenance windows (so no disruptive fix runs), and takes the Log Analytics workspace and the "
         "action group from the app settings.",

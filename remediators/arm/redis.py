@@ -77,6 +77,8 @@ class RedisCaches:
             try:
                 return read()
             except ArmError as exc:
+                if exc.status is None:
+                    raise  # not ARM refusing: a hostile or broken answer (off-host link, loop) stops the read
                 for input_name in names:
                     errors[input_name] = f"{exc.status or ''} {exc.code or exc.kind}: {exc.message}".strip()
                 return fallback

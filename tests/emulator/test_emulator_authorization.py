@@ -62,7 +62,8 @@ def test_a_list_is_refused_at_the_subscription_scope_as_arm_words_it() -> None:
 def test_without_the_async_operation_permission_the_patch_poll_is_refused() -> None:
     """The permission the first version lacked: the PATCH is accepted, the status poll gets 403."""
     roles = Authorization.from_infra().without("Microsoft.Cache/locations/asyncOperations/read")
-    with running_emulator([sample_cache("c1", properties={"enableNonSslPort": True})], authorization=roles) as server:
+    with running_emulator([sample_cache("c1", properties={"enableNonSslPort": True})], authorization=roles,
+                          lro_shape="recorded") as server:
         gateway = Gateway(server.arm_endpoint, ManagedIdentityCredential(), polling_interval=0.0)
         with pytest.raises(ArmError) as info:
             gateway.apply(parse_cache_id(cache_id("c1")), _patch())

@@ -87,7 +87,7 @@ def test_patch_recorded_shape_polls_the_async_operation_url() -> None:
 
 def test_operation_finishes_on_time_whether_or_not_anyone_polls() -> None:
     """No poll at all: once the operation's time is up, the next read of any kind shows it done."""
-    with running_emulator([sample_cache("c1")], lro_seconds=0.0) as server:
+    with running_emulator([sample_cache("c1")], lro_shape="recorded", lro_seconds=0.0) as server:
         arm = RawArm(server)
         resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
         assert resp.status_code == 202 and resp.json()["properties"]["enableNonSslPort"] is False
@@ -98,7 +98,7 @@ def test_operation_finishes_on_time_whether_or_not_anyone_polls() -> None:
 
 
 def test_status_url_with_its_signed_parameters_removed_is_not_found() -> None:
-    with running_emulator([sample_cache("c1")]) as server:
+    with running_emulator([sample_cache("c1")], lro_shape="recorded") as server:
         arm = RawArm(server)
         resp = arm.request("PATCH", cache_id("c1"), body={"properties": {"enableNonSslPort": True}})
         bare = resp.headers["Azure-AsyncOperation"].split("?", 1)[0]

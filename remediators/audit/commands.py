@@ -2,7 +2,8 @@
 
 The CLI (`python -m remediators audit ...`, `report`) only parses arguments and builds the blob service
 from the app's storage settings; `--file` needs no storage. Exit codes: 0 success, 1 verification found
-tampering, 2 bad arguments (a message on `err`, nothing on `out`).
+tampering, 2 bad arguments or a trail that is missing, empty or unreadable (a message on `err`, nothing on
+`out`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 
 from .export import Filter, run_export, run_show
 from .londontime import parse_uk_date
-from .reader import TrailSource, open_source
+from .reader import TrailSource, open_source, require_trail
 from .report import run_report
 from .verify import DEFAULT_MAX_CHECKPOINT_AGE, run_verify
 
@@ -22,8 +23,11 @@ EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 
 
 def _source(file: str | None, blob_service: Any, container: str, checkpoint_container: str) -> TrailSource:
-    return open_source(file=file, blob_service=blob_service, container=container,
-                       checkpoint_container=checkpoint_container)
+    """The trail to read; a missing, empty or unreadable one is refused here (`TrailUnavailable`, exit 2)."""
+    source = open_source(file=file, blob_service=blob_service, container=container,
+                         checkpoint_container=checkpoint_container)
+    require_trail(source)
+    return source
 
 
 def _filter(since: str | None, until: str | None, cache: str | None, rule: str | None) -> Filter:

@@ -11,12 +11,13 @@ from datetime import date
 from typing import Any, TextIO
 
 from .canonical import parse_utc
-from .londontime import london, london_range, london_text
+from .londontime import expiry_text, london, london_range, london_text
 from .reader import TrailSource, load_records
 
 CSV_COLUMNS = (
     "time_utc", "date_uk", "time_london", "zone", "kind", "cache_id", "rule", "severity", "finding_status",
-    "effect", "event_id", "event_type", "correlation_id", "actor_oid", "actor_appid", "drift_actor",
+    "effect", "event_id", "event_type", "correlation_id", "actor_oid", "actor_appid", "drift_actor_oid",
+    "drift_actor_appid", "drift_actor_principal_type", "drift_actor_unknown",
     "scan_id", "request_id", "outcome_code", "outcome_message", "dry_run_source", "exemption_id",
     "exemption_expires", "detail", "chain", "seq", "hash",
 )
@@ -74,7 +75,19 @@ def _flat(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _safe_cell(text: str) -> str:
+def _drift_actor_cells(actor: Any) -> dict[str, Any]:
+    """Who caused the drift, one value per cell (never JSON in a cell): oid, appid, principal type, or
+    `yes` under drift_actor_unknown (the correlation id column then finds the write in the Activity Log)."""
+    if isinstance(actor, Mapping):
+        return {"drift_actor_oid": actor.get("oid"), "drift_actor_appid": actor.get("appid"),
+                "drift_actor_principal_type": actor.get("principal_type"),
+                "drift_actor_unknown": "yes" if actor.get("unknown") else None}
+    unknown = "yes" if actor == "unknown" else None
+    return {"drift_actor_oid": None, "drift_actor_appid": None, "drift_actor_principal_type": None,
+            "drift_actor_unknown": unknown}
+
+
+def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -90,13 +103,13 @@ def csv_row(r: Mapping[str, Any]) -> dict[str, str]:
         "event_id": trigger.get("event_id"), "event_type": trigger.get("event_type"),
         "correlation_id": trigger.get("correlation_id"),
         "actor_oid": _actor(r).get("oid"), "actor_appid": _actor(r).get("appid"),
-        "drift_actor": r.get("drift_actor"), "scan_id": r.get("scan_id") or trigger.get("scan_id"),
+        **_drift_actor_cells(r.get("drift_actor")), "scan_id": r.get("scan_id") or trigger.get("scan_id"),
         "request_id": r.get("request_id"), "outcome_code": outcome.get("code"),
         "outcome_message": outcome.get("message"), "dry_run_source": r.get("dry_run_source"),
         "exemption_id": exemption.get("id"), "exemption_expires": exemption.get("expires"),
         "detail": r.get("detail"), "chain": r.get("chain"), "seq": r.get("seq"), "hash": r.get("hash"),
     }
-    return {k: _safe_cell(_flat(values[k])) for k in CSV_COLUMNS}
+    return {k: safe_cell(_flat(values[k])) for k in CSV_COLUMNS}
 
 
 def json_item(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,6 +144,13 @@ def maybe_london(value: Any) -> str:
         return _flat(value)
 
 
+def _expiry(value: Any) -> str:
+    try:
+        return expiry_text(str(value))
+    except ValueError:
+        return _flat(value)
+
+
 def _short_cache(cache_id: Any) -> str:
     parts = str(cache_id or "").split("/")
     # .../resourceGroups/<rg>/providers/Microsoft.Cache/<type>/<name>: show rg/name
@@ -145,7 +165,7 @@ def _summary(r: Mapping[str, Any]) -> str:
             bits.append(f"{key}={r[key]}" if key != "detail" else str(r[key]))
     exemption = r.get("exemption")
     if isinstance(exemption, Mapping):
-        bits.append(f"exemption {exemption.get('id')} until {maybe_london(exemption.get('expires'))}")
+        bits.append(f"exemption {exemption.get('id')} until {_expiry(exemption.get('expires'))}")
     return "; ".join(bits)
 
 

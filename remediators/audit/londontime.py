@@ -53,3 +53,22 @@ def london(moment: datetime | str) -> tuple[str, str, str]:
 def london_text(moment: datetime | str) -> str:
     day, clock, zone = london(moment)
     return f"{day} {clock} {zone}"
+
+
+def expiry_text(moment: datetime | str) -> str:
+    """An exemption expiry for people. A date-only expiry is stored as the next London midnight (it lasts
+    to the end of the day), so `2099-12-31` reads "end of 31/12/2099", not "01/01/2100 00:00:00 GMT"."""
+    utc = parse_utc(moment) if isinstance(moment, str) else moment
+    local = utc.astimezone(LONDON)
+    if local.time() == time(0):
+        return f"end of {(local - timedelta(days=1)).strftime('%d/%m/%Y')}"
+    return london_text(utc)
+
+
+def expiry_day(moment: datetime | str) -> str:
+    """The last UK calendar day an exemption covers (DD/MM/YYYY)."""
+    utc = parse_utc(moment) if isinstance(moment, str) else moment
+    local = utc.astimezone(LONDON)
+    if local.time() == time(0):
+        local -= timedelta(days=1)
+    return local.strftime("%d/%m/%Y")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from .blob_sink import list_segments
 from .file_sink import checkpoint_path
@@ -48,6 +48,11 @@ class StoredCheckpoint:
     data: bytes
 
 
+class TrailUnavailable(ValueError):
+    """The trail cannot be read at all (missing, a directory, unreadable, or holding nothing): a user error
+    the CLI reports in one line and exits non-zero on, never "OK, 0 records"."""
+
+
 class TrailSource(Protocol):
     description: str
 
@@ -62,19 +67,32 @@ class FileSource:
         self.description = f"file {self.path}"
 
     def segments(self) -> list[Segment]:
-        if not self.path.exists():
-            return []
-        return [Segment(self.path.name, self.path.name, None, self.path.read_bytes())]
+        """A missing file is no segment (its checkpoints may still say a chain is gone); a directory or an
+        unreadable file is `TrailUnavailable`."""
+        data = _read_file(self.path, "audit file")
+        return [] if data is None else [Segment(self.path.name, self.path.name, None, data)]
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         path = checkpoint_path(self.path)
-        if not path.exists():
+        data = _read_file(path, "checkpoint file")
+        if data is None:
             return []
         return [
             StoredCheckpoint(f"{path.name} line {n}", line)
-            for n, line in enumerate(path.read_bytes().splitlines(), start=1)
+            for n, line in enumerate(data.splitlines(), start=1)
             if line.strip()
         ]
+
+
+def _read_file(path: Path, what: str) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise TrailUnavailable(f"{what} {path} is a directory; give the JSON-lines audit file itself") from None
+    except OSError as exc:
+        raise TrailUnavailable(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 class BlobSource:
@@ -84,29 +102,39 @@ class BlobSource:
         self.container = service.get_container_client(container)
         self.checkpoint_container = service.get_container_client(checkpoint_container)
         self.description = f"blob container {container}"
+        self._segments: list[Segment] | None = None  # read once per command: require_trail, then the command
 
     def segments(self) -> list[Segment]:
+        if self._segments is not None:
+            return self._segments
         try:
             chains = list_segments(self.container)
+            out = []
+            for writer in sorted(chains):
+                for name, _size in chains[writer]:
+                    data = self.container.get_blob_client(name.blob_name).download_blob().readall()
+                    out.append(Segment(name.blob_name, writer, name.day, data))
         except ResourceNotFoundError:
-            return []
-        out = []
-        for writer in sorted(chains):
-            for name, _size in chains[writer]:
-                data = self.container.get_blob_client(name.blob_name).download_blob().readall()
-                out.append(Segment(name.blob_name, writer, name.day, data))
+            out = []
+        except AzureError as exc:
+            raise TrailUnavailable(f"cannot read {self.description}: {exc.__class__.__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        self._segments = out
         return out
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         try:
             names = sorted(b.name for b in self.checkpoint_container.list_blobs())
+            return [
+                StoredCheckpoint(f"{self.checkpoint_container.container_name}/{n}",
+                                 self.checkpoint_container.get_blob_client(n).download_blob().readall())
+                for n in names
+            ]
         except ResourceNotFoundError:
             return []
-        return [
-            StoredCheckpoint(f"{self.checkpoint_container.container_name}/{n}",
-                             self.checkpoint_container.get_blob_client(n).download_blob().readall())
-            for n in names
-        ]
+        except AzureError as exc:
+            raise TrailUnavailable(f"cannot read blob container {self.checkpoint_container.container_name}: "
+                                   f"{exc.__class__.__name__}") from None
 
 
 def open_source(
@@ -119,6 +147,18 @@ def open_source(
     if blob_service is None:
         raise ValueError("give --file or configure storage (AzureWebJobsStorage) to read the audit trail")
     return BlobSource(blob_service, container=container, checkpoint_container=checkpoint_container)
+
+
+def require_trail(source: TrailSource) -> None:
+    """Refuse a source with no records and no checkpoints: a wrong path or an empty container must not
+    verify as "OK" or report an empty, clean posture. (Checkpoints without records are left to `verify`,
+    which reports the chains they list as truncated.)"""
+    if any(seg.data.strip() for seg in source.segments()):
+        return
+    if source.checkpoints():
+        return
+    raise TrailUnavailable(f"no audit records in {source.description} (missing or empty): check --file or the "
+                           "storage settings")
 
 
 def lines(segment: Segment) -> Iterator[Line]:

@@ -4,8 +4,10 @@ For each cache and rule the latest state-bearing record decides: `detected` (unl
 says compliant, not_applicable or exempt) and every record that shows the fix has not happened yet
 (`remediation-started` without an outcome, `remediation-failed`, `blocked`, `deferred`, `skipped-dry-run`,
 `manual-action-required`) leave the finding open; `remediated` or a compliant `detected` closes it;
-`skipped-exempt` moves it to the cache's exemptions with their expiry. A `gone` record without a rule
-means the cache was deleted.
+`skipped-exempt` moves it to the cache's exemptions with their expiry. An `evaluated` record (one per
+evaluation) closes every rule it lists as compliant or not applicable and marks the cache assessed; a cache
+with no `evaluated` or `detected` record (only `deferred`, `not-evaluated`, ...) is "not assessed", never
+counted as clean. A `gone` record without a rule means the cache was deleted.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from .canonical import format_utc, parse_utc
-from .export import maybe_london
-from .londontime import london
+from .export import maybe_london, safe_cell
+from .londontime import expiry_day, expiry_text
 from .reader import TrailSource, load_records
 from .retirement import retirement
-from .schema import SEVERITIES
+from .schema import CACHE_KINDS, SEVERITIES
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 OPEN_KINDS = frozenset(
@@ -49,6 +51,16 @@ class CachePosture:
     last_remediation: str | None = None
     gone: bool = False
     sku: str | None = None  # from a record's `sku` field when the trail carries one (redisEnterprise SKUs)
+    assessed: bool = False  # an `evaluated` or `detected` record exists: the baseline was applied to it
+    last_assessed: str | None = None
+    location: str | None = None  # the region, from `evaluated` records
+
+    @property
+    def assessment(self) -> str:
+        """`deleted`, `assessed` or `not assessed` (deferred every time, or a kind with no rules yet)."""
+        if self.gone:
+            return "deleted"
+        return "assessed" if self.assessed else "not assessed"
 
     def open_by_severity(self) -> dict[str, int]:
         counts = dict.fromkeys(SEVERITY_ORDER, 0)
@@ -58,33 +70,46 @@ class CachePosture:
         return counts
 
 
-def posture(records: Iterable[Mapping[str, Any]]) -> list[CachePosture]:
-    caches: dict[str, CachePosture] = {}
-    severities: dict[tuple[str, str], str] = {}
-    for r in sorted(records, key=lambda x: str(x.get("time", ""))):
-        cid = r.get("cache_id")
-        if not isinstance(cid, str) or not cid:
-            continue
+class PostureBuilder:
+    """The posture, fed one record at a time in time order, so the monthly pack can take a snapshot at the
+    end of every day without replaying the trail each time."""
+
+    def __init__(self) -> None:
+        self.caches: dict[str, CachePosture] = {}
+        self._severities: dict[tuple[str, str], str] = {}
+
+    def add(self, r: Mapping[str, Any]) -> None:
+        cid, kind = r.get("cache_id"), r.get("kind")
+        if not isinstance(cid, str) or not cid or kind not in CACHE_KINDS:
+            return  # ignored events and alerts about a cache say nothing about its posture
         key = cid.lower()
-        cache = caches.setdefault(key, CachePosture(cid))
-        kind, rule, when = r.get("kind"), r.get("rule"), str(r.get("time"))
+        cache = self.caches.setdefault(key, CachePosture(cid))
+        rule, when = r.get("rule"), str(r.get("time"))
         if isinstance(r.get("sku"), str):
             cache.sku = r["sku"]
+        if isinstance(r.get("location"), str):
+            cache.location = r["location"]
+        if kind in ("evaluated", "detected"):
+            cache.assessed, cache.last_assessed = True, when
+        if kind == "evaluated" and isinstance(r.get("statuses"), Mapping):
+            for closed, status in r["statuses"].items():
+                if status in ("compliant", "not_applicable"):
+                    cache.findings.pop(str(closed), None)
         if isinstance(r.get("severity"), str) and isinstance(rule, str):
-            severities[(key, rule)] = r["severity"]
+            self._severities[(key, rule)] = r["severity"]
         if kind == "gone" and not rule:
-            cache.gone, cache.findings = True, {}
-            continue
+            cache.gone, cache.findings, cache.assessed = True, {}, False
+            return
         if kind != "gone":
             cache.gone = False  # a cache re-created under the same id is reviewed afresh
         if kind == "remediated":
             cache.last_remediation = when
         if not isinstance(rule, str):
-            continue
+            return
         open_now = (kind == "detected" and r.get("finding_status") not in CLOSED_STATUSES) or kind in OPEN_KINDS
         if open_now:
             previous = cache.findings.get(rule)
-            cache.findings[rule] = _Finding(rule, severities.get((key, rule)), str(kind),
+            cache.findings[rule] = _Finding(rule, self._severities.get((key, rule)), str(kind),
                                             previous.since if previous else when, when)
         elif kind in ("remediated", "detected", "skipped-exempt", "gone"):
             cache.findings.pop(rule, None)
@@ -92,7 +117,16 @@ def posture(records: Iterable[Mapping[str, Any]]) -> list[CachePosture]:
             ex = r["exemption"]
             cache.exemptions[str(ex.get("id"))] = {"id": ex.get("id"), "rule": rule, "approver": ex.get("approver"),
                                                    "expires": ex.get("expires"), "last_applied": when}
-    return [caches[k] for k in sorted(caches)]
+
+    def result(self) -> list[CachePosture]:
+        return [self.caches[k] for k in sorted(self.caches)]
+
+
+def posture(records: Iterable[Mapping[str, Any]]) -> list[CachePosture]:
+    builder = PostureBuilder()
+    for r in sorted(records, key=lambda x: str(x.get("time", ""))):
+        builder.add(r)
+    return builder.result()
 
 
 def _expired(expires: Any, now: datetime) -> bool | None:
@@ -107,15 +141,20 @@ def as_json(caches: list[CachePosture], now: datetime) -> dict[str, Any]:
     for c in caches:
         out.append({
             "cache_id": c.cache_id,
+            **cache_names(c.cache_id),
+            "region": c.location,
             "gone": c.gone,
-            "open": c.open_by_severity(),
+            "assessment": c.assessment,
+            "last_assessed": c.last_assessed,
+            "open": c.open_by_severity() if c.assessed else None,
             "open_findings": [
                 {"rule": f.rule, "severity": f.severity, "state": f.state, "since": f.since,
                  "since_london": maybe_london(f.since), "updated": f.updated}
                 for f in sorted(c.findings.values(), key=lambda f: (_rank(f.severity), f.rule))
             ],
             "exemptions": [
-                {**ex, "expires_london": maybe_london(ex["expires"]), "expired": _expired(ex["expires"], now)}
+                {**ex, "expires_london": _expiry_text(ex["expires"]), "expires_uk": _expiry_day(ex["expires"]),
+                 "expired": _expired(ex["expires"], now)}
                 for ex in sorted(c.exemptions.values(), key=lambda e: str(e["expires"]))
             ],
             "last_remediation": c.last_remediation,
@@ -129,9 +168,33 @@ def _rank(severity: str | None) -> int:
     return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
 
-CSV_COLUMNS = ("cache_id", "gone", *(f"open_{s}" for s in SEVERITY_ORDER), "open_unknown", "open_rules", "exemptions",
-               "next_exemption_expiry_uk", "last_remediation_utc", "last_remediation_london", "retires_uk",
-               "move_to")
+CSV_COLUMNS = ("cache_name", "resource_group", "subscription", "region", "assessment", "cache_id", "gone",
+               *(f"open_{s}" for s in SEVERITY_ORDER), "open_unknown", "open_rules", "exemptions",
+               "next_exemption_expiry_uk", "last_assessed_utc", "last_remediation_utc", "last_remediation_london",
+               "retires_uk", "move_to")
+
+
+def cache_names(cache_id: str) -> dict[str, str]:
+    """Name, resource group and subscription from an ARM id, tolerantly (a record is never rejected for
+    display): `/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Cache/<type>/<name>`."""
+    parts = cache_id.split("/")
+    sub = parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+    rg = parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
+    return {"cache_name": parts[-1] if parts else cache_id, "resource_group": rg, "subscription": sub}
+
+
+def _expiry_text(value: Any) -> str:
+    try:
+        return expiry_text(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _expiry_day(value: Any) -> str:
+    try:
+        return expiry_day(str(value))
+    except ValueError:
+        return str(value)
 
 
 def write_report(caches: list[CachePosture], fmt: str, out: TextIO, now: datetime) -> None:
@@ -147,21 +210,27 @@ def write_report(caches: list[CachePosture], fmt: str, out: TextIO, now: datetim
         counts = c.open_by_severity()
         exemptions = sorted(c.exemptions.values(), key=lambda e: str(e["expires"]))
         live = [e for e in exemptions if _expired(e["expires"], now) is False]
-        writer.writerow({
+        row = {
+            **cache_names(c.cache_id),
+            "region": c.location or "",
+            "assessment": c.assessment,
             "cache_id": c.cache_id,
             "gone": "yes" if c.gone else "no",
-            **{f"open_{s}": counts[s] for s in SEVERITY_ORDER},
-            "open_unknown": counts.get("unknown", 0),
+            # a cache never assessed has no counts: blank, not a reassuring 0
+            **{f"open_{s}": counts[s] if c.assessed else "" for s in SEVERITY_ORDER},
+            "open_unknown": counts.get("unknown", 0) if c.assessed else "",
             "open_rules": " ".join(sorted(c.findings)),
             "exemptions": "; ".join(
                 f"{e['id']} ({e['rule']}) {'expired' if _expired(e['expires'], now) else 'until'} "
-                f"{maybe_london(e['expires'])}" for e in exemptions
+                f"{_expiry_text(e['expires'])}" for e in exemptions
             ),
-            "next_exemption_expiry_uk": london(str(live[0]["expires"]))[0] if live else "",
+            "next_exemption_expiry_uk": _expiry_day(live[0]["expires"]) if live else "",
+            "last_assessed_utc": c.last_assessed or "",
             "last_remediation_utc": c.last_remediation or "",
             "last_remediation_london": maybe_london(c.last_remediation) if c.last_remediation else "",
             **_retirement_cells(c),
-        })
+        }
+        writer.writerow({k: safe_cell(str(v)) for k, v in row.items()})
 
 
 def _retirement(c: CachePosture) -> dict[str, Any] | None:
@@ -175,7 +244,9 @@ def _retirement_cells(c: CachePosture) -> dict[str, str]:
     found = _retirement(c)
     if found is None:
         return {"retires_uk": "", "move_to": ""}
-    return {"retires_uk": found["retires_uk"], "move_to": json.dumps(found["move_to"], ensure_ascii=False)}
+    # One short cell; the target settings are in the JSON report and the pack, never a JSON blob per row.
+    return {"retires_uk": found["retires_uk"],
+            "move_to": "Azure Managed Redis (Microsoft.Cache/redisEnterprise); target settings: report --format json"}
 
 
 def run_report(source: TrailSource, fmt: str, out: TextIO, now: datetime | None = None) -> int:

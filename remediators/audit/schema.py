@@ -27,6 +27,7 @@ CACHE_KINDS: frozenset[str] = frozenset(
         "detected", "remediation-started", "remediation-pending", "remediated", "remediation-failed", "deferred",
         "blocked",
         "skipped-dry-run", "skipped-exempt", "manual-action-required", "gone", "not-evaluated", "resumed",
+        "evaluated",
     }
 )
 # Kinds about the service or an event rather than one cache (a cache id is optional there).

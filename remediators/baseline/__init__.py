@@ -8,6 +8,7 @@ a document that fails anywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from ..rules.base import Rule
@@ -23,11 +24,16 @@ def load_baseline(
     *,
     rules: Sequence[Rule] | None = None,
     defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    refuse_expired_at: datetime | None = None,
 ) -> Baseline:
     """Load a baseline from a path, inline JSON (text starting with "{") or, for None, the shipped default.
 
     `rules` defaults to the registry (`remediators.rules.ALL_RULES`); `defaults` are lowest-precedence rule
-    parameters from app settings (see `settings_defaults`).
+    parameters from app settings (see `settings_defaults`). `refuse_expired_at` (the CLI passes now)
+    refuses a document holding an exemption already expired then. The Function App does not pass it: an
+    exemption that lapses while the app runs simply stops applying (the finding reopens and its record
+    notes the expiry), where refusing the whole baseline at the next cold start would stop every cache's
+    remediation over one stale approval.
     """
     if rules is None:
         from ..rules import ALL_RULES  # deferred: the registry imports every rule module
@@ -36,7 +42,7 @@ def load_baseline(
     known = rule_ids_in(rules)
     disruptive = frozenset(rid for rid, r in known.items() if r.metadata.disruptive or r.metadata.opt_in_reads)
     doc, _where = read_source(source)
-    parsed = parse_document(doc, known, disruptive)
+    parsed = parse_document(doc, known, disruptive, now=refuse_expired_at)
     baseline = Baseline(parsed=parsed, rules=tuple(rules))
     return baseline.with_parameter_defaults(defaults) if defaults else baseline
 

@@ -9,6 +9,7 @@ cannot: rule ids against the live registry, ARM ids, IP ranges, dates, time zone
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -171,21 +172,52 @@ def _scope(raw: str, path: str) -> Scope:
         raise BaselineError(path, f"not a subscription, resource group or cache id: {exc}") from exc
 
 
+_UK_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+
+
 def _expiry(raw: str, path: str) -> datetime:
+    """An ISO 8601 date-time with an offset, or a date: ISO `2026-12-31` or UK `31/12/2026` (the CLI's and
+    the pack's form), valid to the end of that London day."""
     try:
-        if len(raw) == 10:
+        uk = _UK_DATE.match(raw)
+        if uk:
+            day_of_month, month, year = (int(g) for g in uk.groups())
+            day = date(year, month, day_of_month)
+        elif len(raw) == 10:
             day = date.fromisoformat(raw)
+        else:
+            day = None
+        if day is not None:
             return datetime.combine(day + timedelta(days=1), time(0), tzinfo=EXEMPTION_DATE_ZONE)
         moment = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise BaselineError(path, f"{raw!r} is not an ISO 8601 date or date-time") from exc
+        raise BaselineError(path, f"{raw!r} is not a date (DD/MM/YYYY or YYYY-MM-DD) or an ISO 8601 date-time"
+                            ) from exc
     if moment.tzinfo is None:
         raise BaselineError(path, f"{raw!r} has no UTC offset (add 'Z' or '+01:00'); a bare date also works")
     return moment
 
 
-def parse_document(doc: Any, known: Mapping[str, Rule], disruptive: frozenset[str]) -> ParsedDocument:
-    """Validate everything, then build: a failure anywhere leaves nothing behind."""
+def _refuse_expired(exemption: Exemption, path: str, now: datetime | None) -> None:
+    """An exemption that has already expired is a stale approval: refuse the document instead of loading
+    it silently (the reviewer renews it with a new approval or removes it)."""
+    if now is None or now < exemption.expires:
+        return
+    local = exemption.expires.astimezone(EXEMPTION_DATE_ZONE)
+    if local.time() == time(0):
+        last = (local - timedelta(days=1)).strftime("%d/%m/%Y")
+        when = f"at the end of {last}"
+    else:
+        when = f"at {local.strftime('%d/%m/%Y %H:%M')} {local.tzname()}"
+    raise BaselineError(path, f"exemption {exemption.id!r} expired {when} ({exemption.expires.isoformat()}): "
+                        "renew it with a new expiry and approval, or remove it")
+
+
+def parse_document(
+    doc: Any, known: Mapping[str, Rule], disruptive: frozenset[str], *, now: datetime | None = None
+) -> ParsedDocument:
+    """Validate everything, then build: a failure anywhere leaves nothing behind. With `now`, an exemption
+    already expired at `now` is refused."""
     if isinstance(doc, Mapping) and isinstance(doc.get("rules"), Mapping):
         for rule_id in doc["rules"]:
             _known(rule_id, known, pointer(["rules", rule_id]))
@@ -255,6 +287,7 @@ def parse_document(doc: Any, known: Mapping[str, Rule], disruptive: frozenset[st
             justification=entry["justification"],
             approver=entry["approver"],
         )
+        _refuse_expired(exemption, f"{path}/expires", now)
         exemptions.append(ScopedExemption(exemption, scope))
 
     return ParsedDocument(

@@ -398,6 +398,12 @@ class Engine:
                                   drift_actor=self._drift_actor(run, f), finding_status=str(f.status),
                                   effect=str(f.effect), detail=f.reason,
                                   sku=run.snapshot.sku_name if run.snapshot else None)  # report: retirement
+        # One summary per evaluation, so a clean cache is on record as assessed (the pack's inventory) and a
+        # finding fixed by someone else closes; a cache with only `deferred` records stays "not assessed".
+        snap = run.snapshot
+        self.audit.record("evaluated", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                          statuses={f.rule: str(f.status) for f in findings},
+                          location=snap.location if snap else None, sku=snap.sku_name if snap else None)
 
     def _drift_actor(self, run: _Run, finding: Finding) -> Mapping[str, Any] | str:
         """The event's caller, only when its write plausibly produced this drift: it touched the offending

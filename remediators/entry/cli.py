@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..state.storage import StorageClients
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DEFERRED, EXIT_PARTIAL = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer cut off by `| head`
 
 
 class CliError(Exception):
@@ -53,7 +54,8 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
         env.get("WARDEN_ACTION_GROUP_RESOURCE_ID") or None,
     )
     try:
-        baseline = load_baseline(args.baseline or env.get("WARDEN_BASELINE") or None, defaults=defaults)
+        baseline = load_baseline(args.baseline or env.get("WARDEN_BASELINE") or None, defaults=defaults,
+                                 refuse_expired_at=datetime.now(UTC))
     except BaselineError as exc:
         raise CliError(f"baseline: {exc}") from None
     try:
@@ -100,9 +102,10 @@ def _storage_clients(settings: Settings, missing: str) -> StorageClients:
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from .runtime import Runtime
 
-    raw = Path(args.events).read_bytes() if Path(args.events).exists() else None
-    if raw is None:
-        raise CliError(f"replay: cannot read {args.events}")
+    try:
+        raw = Path(args.events).read_bytes()
+    except OSError as exc:
+        raise CliError(f"replay: cannot read {args.events}: {exc.strerror or exc}") from None
     rt = Runtime.build(_settings())
     counts: dict[str, int] = {}
     try:
@@ -186,16 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_replay)
 
     sc = sub.add_parser("scan", help="reconcile every cache in a subscription or resource group in-process")
-    sc.add_argument("--subscription", required=True)
-    sc.add_argument("--resource-group")
-    sc.add_argument("--dry-run", action="store_true")
+    sc.add_argument("--subscription", required=True, help="subscription id (must be in WARDEN_SUBSCRIPTIONS)")
+    sc.add_argument("--resource-group", help="only this resource group of the subscription")
+    sc.add_argument("--dry-run", action="store_true", help="write nothing to Azure (can only make it drier)")
     sc.add_argument("--retry-for", type=float, default=120.0,
                     help="seconds to keep retrying deferred caches before listing them (exit 3)")
     sc.set_defaults(func=cmd_scan)
 
     _add_audit_commands(sub)
     _add_breaker_commands(sub)
+    _describe(p)
     return p
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """`python -m remediators <command> --help` opens with the same sentence the command list shows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None:
+                    sub.description = helps.get(name)
+                _describe(sub)
 
 
 # ---------------------------------------------------------------------------------------------- breaker
@@ -283,29 +298,32 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return commands.posture_report(format=args.format, out=out, **_trail_location(args))
 
 
+FILE_HELP = "JSON-lines audit file (default: WARDEN_AUDIT_FILE, else the app's audit blobs)"
+
+
 def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     au = sub.add_parser("audit", help="verify, export or show the audit trail")
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     ver = au_sub.add_parser("verify", help="check chains and signed checkpoints; non-zero names the first break")
-    ver.add_argument("--file", help="audit file (default: WARDEN_AUDIT_FILE, else the audit blobs)")
+    ver.add_argument("--file", help=FILE_HELP)
     ver.add_argument("--key-fingerprint", help="pinned SHA-256 fingerprint(s) of the checkpoint key, comma-separated")
     ver.add_argument("--max-checkpoint-age", type=float, default=None, metavar="HOURS",
                      help="with a pinned key, fail when the newest checkpoint is older (default 2; 0 = any age, "
                           "for an archived copy)")
     for name, text in (("export", "records as csv or json, UK dates"), ("show", "records as a readable table")):
         cmd = au_sub.add_parser(name, help=text)
-        cmd.add_argument("--file")
+        cmd.add_argument("--file", help=FILE_HELP)
         if name == "export":
-            cmd.add_argument("--format", choices=("csv", "json"), required=True)
+            cmd.add_argument("--format", choices=("csv", "json"), required=True, help="csv for a spreadsheet, json "
+                             "for the stored records plus London times")
         cmd.add_argument("--since", help="DD/MM/YYYY (Europe/London)")
         cmd.add_argument("--until", help="DD/MM/YYYY (Europe/London), inclusive")
         cmd.add_argument("--cache", help="cache resource id or name")
         cmd.add_argument("--rule", help="rule id")
     au.set_defaults(func=cmd_audit)
     rep = sub.add_parser("report", help="current posture per cache from the audit trail")
-    rep.add_argument("--format", choices=("csv", "json"), required=True)
-    rep.add_argument("--file")
-    rep.set_defaults(func=cmd_report)
+    rep.add_argument("--format", choices=("csv", "json"), required=True, help="csv for a spreadsheet or json")
+    rep.add_argument("--file", help=FILE_HELP)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -313,7 +331,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args, out))
+        code = int(args.func(args, out))
+        out.flush()
+        return code
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error of ours, and no traceback. Point stdout at
+        # /dev/null so the interpreter's final flush cannot raise again, and exit as a shell's SIGPIPE does.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

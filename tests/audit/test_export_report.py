@@ -105,9 +105,9 @@ def test_report_gives_posture_per_cache(tmp_path: Path) -> None:
     t.record("detected", cache_id=CACHE, rule="diagnostic-logs", severity="medium")
     t.record("detected", cache_id=CACHE, rule="diagnostic-logs", finding_status="compliant")
     t.record("skipped-exempt", cache_id=CACHE, rule="access-keys", severity="medium",
-             exemption={"id": "EX-12", "approver": "oid-ciso", "expires": utc(2026, 12, 31)})
+             exemption={"id": "EX-12", "approver": "oid-ciso", "expires": utc(2027, 1, 1)})  # "2026-12-31"
     t.record("skipped-exempt", cache_id=CACHE, rule="entra-auth",
-             exemption={"id": "EX-3", "approver": "oid-ciso", "expires": utc(2026, 5, 1)})
+             exemption={"id": "EX-3", "approver": "oid-ciso", "expires": utc(2026, 5, 1, 13, 30)})
     t.record("detected", cache_id=CACHE_B, rule="non-ssl-port", severity="high")
     t.record("gone", cache_id=CACHE_B)
 
@@ -118,10 +118,14 @@ def test_report_gives_posture_per_cache(tmp_path: Path) -> None:
     assert a["cache_id"] == CACHE and a["open"] == {"critical": 1, "high": 0, "medium": 0, "low": 0}
     assert [(f["rule"], f["state"]) for f in a["open_findings"]] == [("firewall", "skipped-dry-run")]
     assert [(e["id"], e["expired"]) for e in a["exemptions"]] == [("EX-3", True), ("EX-12", False)]
-    assert a["exemptions"][1]["expires_london"] == "31/12/2026 00:00:00 GMT"
+    # a date-only expiry lasts to the end of its London day: shown as that day, not the next midnight
+    assert a["exemptions"][1]["expires_london"] == "end of 31/12/2026"
+    assert a["exemptions"][1]["expires_uk"] == "31/12/2026"
+    assert a["exemptions"][0]["expires_london"] == "01/05/2026 14:30:00 BST"
+    assert a["assessment"] == "assessed" and a["cache_name"] == CACHE.rsplit("/", 1)[-1]
     assert a["last_remediation"] == "2026-06-01T08:10:00.000000Z"
     assert a["last_remediation_london"] == "01/06/2026 09:10:00 BST"
-    assert b["cache_id"] == CACHE_B and b["gone"] and b["open_findings"] == []
+    assert b["cache_id"] == CACHE_B and b["gone"] and b["open_findings"] == [] and b["assessment"] == "deleted"
 
     out = io.StringIO()
     assert posture_report(format="csv", file=str(path), out=out, now=utc(2026, 6, 2)) == 0

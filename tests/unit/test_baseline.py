@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -46,6 +47,9 @@ def doc(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+LONDON = ZoneInfo("Europe/London")
 
 
 def load(d: dict[str, Any]):
@@ -203,7 +207,8 @@ def _exemption(**kw: Any) -> dict[str, Any]:
 
 BAD_DOCUMENTS += [
     (doc(exemptions=[_exemption(expires="2025-12-31T10:00:00")]), "/exemptions/0/expires", "no UTC offset"),
-    (doc(exemptions=[_exemption(expires="31/12/2025")]), "/exemptions/0/expires", "ISO 8601"),
+    (doc(exemptions=[_exemption(expires="31/02/2025")]), "/exemptions/0/expires", "DD/MM/YYYY"),
+    (doc(exemptions=[_exemption(expires="12-31-2025")]), "/exemptions/0/expires", "ISO 8601"),
     (doc(exemptions=[_exemption(), _exemption()]), "/exemptions/1/id", "already used"),
     (doc(exemptions=[_exemption(rule="nope")]), "/exemptions/0/rule", ""),
     (doc(exemptions=[{k: v for k, v in _exemption().items() if k != "approver"}]), "/exemptions/0/approver",
@@ -488,3 +493,21 @@ def test_diff_reports_json_pointers():
     removed = [c for c in changes if c["path"] == "/exemptions/0"]
     assert removed and removed[0]["op"] == "remove" and removed[0]["old"]["id"] == "EX-1"
     assert diff_baselines(old, old) == []
+
+
+def test_a_uk_date_expiry_means_the_same_as_the_iso_date():
+    uk, iso = load(doc(exemptions=[_exemption(expires="30/06/2025")])), load(doc(exemptions=[_exemption()]))
+    assert uk.parsed.exemptions[0].exemption.expires == datetime(2025, 7, 1, tzinfo=LONDON)
+    assert iso.parsed.exemptions[0].exemption.expires == datetime(2026, 1, 1, tzinfo=LONDON)
+
+
+def test_an_already_expired_exemption_is_refused_with_a_clear_message_when_asked():
+    text = json.dumps(doc(exemptions=[_exemption(expires="31/12/2025")]))
+    with pytest.raises(BaselineError) as info:
+        load_baseline(text, refuse_expired_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+    message = str(info.value)
+    assert "/exemptions/0/expires" in message and "'EX-1' expired at the end of 31/12/2025" in message
+    assert "renew it" in message
+    # the last second of the day is still inside it; the running app (no refuse_expired_at) loads it
+    load_baseline(text, refuse_expired_at=datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC))
+    load_baseline(text)

@@ -14,8 +14,10 @@ deps: $(PY_STAMP) $(NODE_STAMP) system-deps
 
 # Debian packages the tests and the demo run for real (a fresh CI machine lacks them; it runs as root).
 # redis-server: key-expiry sampling is tested against a real TLS server (tests/dataplane, demo).
+# chromium: tests/reporting opens the assessment pack in a real headless browser, as a reviewer would.
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends redis-server)
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -31,6 +31,7 @@ from devhost.host import DevHost
 from emulator.principals import JANE, JANE_OBJECT_ID, SUBSCRIPTION_ID, WARDEN_CLIENT_ID
 from emulator.server import EmulatorServer
 from emulator.testing import EmulatorCredential, env_for
+from remediators.audit.londontime import LONDON
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE.parent / ".demo"
@@ -59,6 +60,14 @@ def who(record: dict[str, Any]) -> str:
         return "redis-warden"
     scan = (record.get("trigger") or {}).get("scan_id")
     return f"scan {scan[:8]}" if scan else (oid or "-")
+
+
+def london_clock(utc: str) -> str:
+    """HH:MM:SS GMT|BST: the table sits beside London dates, so its times are London times, labelled."""
+    from remediators.audit.londontime import london
+
+    _day, clock, zone = london(utc)
+    return f"{clock} {zone}"
 
 
 def change(record: dict[str, Any]) -> str:
@@ -130,13 +139,13 @@ def main() -> int:
         calls = arm.requests()
         say("What happened (from the audit trail)")
         rows = [
-            [r["time"][11:19], (r.get("cache_id") or "-").rsplit("/", 1)[-1], r.get("rule") or "-", change(r), who(r),
-             r["kind"]]
+            [london_clock(r["time"]), (r.get("cache_id") or "-").rsplit("/", 1)[-1], r.get("rule") or "-", change(r),
+             who(r), r["kind"]]
             for r in records
             if r["kind"] in ("remediated", "remediation-failed", "deferred", "blocked", "skipped-exempt",
                              "manual-action-required", "gone")
         ]
-        print_table(["time", "cache", "rule", "before -> after", "who", "outcome"], rows)
+        print_table(["time (London)", "cache", "rule", "before -> after", "who", "outcome"], rows)
         own = [r for r in records if r["kind"] == "ignored-event" and "own write" in (r.get("detail") or "")]
         writes = [c for c in calls if c["caller"].get("appid") == WARDEN_CLIENT_ID and c["method"] != "GET"]
         print(f"\n   {len(own)} of our own writes came back as events and were dropped before any ARM call;"
@@ -162,9 +171,17 @@ def main() -> int:
         buf = io.StringIO()
         cli(["report", "--format", "json"], out=buf)
         print_posture(buf.getvalue())
+        month = datetime.now(UTC).astimezone(LONDON).strftime("%m/%Y")
+        say(f"python -m remediators report --month {month} --out .demo/pack (the monthly assessment pack)")
+        buf = io.StringIO()
+        packed = cli(["report", "--month", month, "--out", str(WORK / "pack"), "--key-fingerprint", pinned], out=buf)
+        for line in buf.getvalue().splitlines():
+            print("   " + line)
 
-    ok = converged and verified == 0
+    ok = converged and verified == 0 and packed == 0
     say("CONVERGED" if ok else "NOT CONVERGED")
+    if packed == 0:
+        print(f"   assessment pack: {buf.getvalue().splitlines()[0]}")
     return 0 if ok else 1
 
 

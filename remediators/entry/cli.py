@@ -293,9 +293,18 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
-    from ..audit import commands
+    if (args.format is None) == (args.out is None):
+        raise CliError("report: give --format csv|json (current posture on stdout) or --out DIR (the monthly pack)")
+    if args.format is not None:
+        if args.month or args.as_at:
+            raise CliError("report: --month and --as-at go with --out (the monthly pack)")
+        from ..audit import commands
 
-    return commands.posture_report(format=args.format, out=out, **_trail_location(args))
+        return commands.posture_report(format=args.format, out=out, **_trail_location(args))
+    from ..reporting.commands import monthly_pack
+
+    return monthly_pack(out_dir=args.out, month=args.month, as_at=args.as_at, key_fingerprint=args.key_fingerprint,
+                        out=out, **_trail_location(args))
 
 
 FILE_HELP = "JSON-lines audit file (default: WARDEN_AUDIT_FILE, else the app's audit blobs)"
@@ -321,9 +330,19 @@ def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
         cmd.add_argument("--cache", help="cache resource id or name")
         cmd.add_argument("--rule", help="rule id")
     au.set_defaults(func=cmd_audit)
-    rep = sub.add_parser("report", help="current posture per cache from the audit trail")
-    rep.add_argument("--format", choices=("csv", "json"), required=True, help="csv for a spreadsheet or json")
+    rep = sub.add_parser("report", help="current posture per cache (--format), or the monthly assessment pack "
+                         "(--out): HTML with charts, CSV and OCSF")
+    rep.add_argument("--format", choices=("csv", "json"),
+                     help="current posture per cache on stdout: csv for a spreadsheet or json")
+    rep.add_argument("--out", metavar="DIR", help="write the monthly pack into DIR (created if missing) and print "
+                     "the paths, the HTML page first")
+    rep.add_argument("--month", metavar="MM/YYYY", help="the month of the pack (default: the current London month)")
+    rep.add_argument("--as-at", metavar="DD/MM/YYYY",
+                     help="the pack as at the end of this London day of the month (default: the month's end, or now)")
+    rep.add_argument("--key-fingerprint", help="pinned checkpoint key fingerprint(s) for the pack's verify section, "
+                     "comma-separated")
     rep.add_argument("--file", help=FILE_HELP)
+    rep.set_defaults(func=cmd_report)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -115,6 +115,20 @@ module identity 'modules/identity.bicep' = {
   }
 }
 
+// Audit records as typed rows: table RedisWardenAudit_CL (the trail's retention), DCE, DCR, Workbook.
+module auditLogs 'modules/audit-logs.bicep' = {
+  name: 'audit-logs'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    workspaceName: monitoring.outputs.workspaceName
+    auditRetentionDays: auditRetentionDays
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -296,6 +310,8 @@ module functionApp 'modules/functionapp.bicep' = {
     actionGroupId: monitoring.outputs.actionGroupId
     auditContainer: storage.outputs.auditContainer
     checkpointContainer: storage.outputs.checkpointContainer
+    logsIngestionEndpoint: auditLogs.outputs.logsIngestionEndpoint
+    auditRuleImmutableId: auditLogs.outputs.auditRuleImmutableId
   }
 }
 
@@ -365,3 +381,5 @@ output WARDEN_KEY_VAULT_NAME string = keyVault.outputs.vaultName
 output WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspaceForCacheLogs
 output WARDEN_REMEDIATOR_ROLE_GUID string = remediatorRole.outputs.roleGuid
 output WARDEN_DRY_RUN bool = dryRun
+output WARDEN_LOGS_INGESTION_ENDPOINT string = auditLogs.outputs.logsIngestionEndpoint
+output WARDEN_LOGS_DCR_IMMUTABLE_ID string = auditLogs.outputs.auditRuleImmutableId

@@ -49,6 +49,16 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class LogsIngestionSettings:
+    """Where audit records go as typed rows (Logs Ingestion API): the data collection endpoint, the rule's
+    immutable id and its stream (infra/modules/audit-logs.bicep outputs all three)."""
+
+    endpoint: str
+    rule_id: str
+    stream: str = "Custom-RedisWardenAudit"
+
+
+@dataclass(frozen=True)
 class Settings:
     subscriptions: frozenset[str]
     arm_endpoint: str = "https://management.azure.com"
@@ -70,6 +80,7 @@ class Settings:
     breaker_window_seconds: int = 600
     flap_max: int = 3
     flap_window_seconds: int = 3600
+    logs_ingestion: LogsIngestionSettings | None = None  # audit rows into Log Analytics (both or neither)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_storage: bool = True) -> Settings:
@@ -98,6 +109,7 @@ class Settings:
             breaker_window_seconds=_int(env, "WARDEN_BREAKER_WINDOW_SECONDS", 600, minimum=1, maximum=7 * 86400),
             flap_max=_int(env, "WARDEN_FLAP_MAX", 3, minimum=1, maximum=1000),
             flap_window_seconds=_int(env, "WARDEN_FLAP_WINDOW_SECONDS", 3600, minimum=1, maximum=30 * 86400),
+            logs_ingestion=_logs_ingestion(env),
         )
 
 
@@ -123,6 +135,30 @@ def _arm_endpoint(raw: str | None) -> str:
             "WARDEN_ARM_ENDPOINT: must be an https URL with no path (the SDK refuses bearer tokens over http)"
         )
     return value.rstrip("/")
+
+
+_DCR_ID = re.compile(r"^dcr-[0-9a-f]{32}$")
+_STREAM = re.compile(r"^Custom-[A-Za-z0-9_]{1,100}$")
+
+
+def _logs_ingestion(env: Mapping[str, str]) -> LogsIngestionSettings | None:
+    """WARDEN_LOGS_INGESTION_ENDPOINT + WARDEN_LOGS_DCR_IMMUTABLE_ID (+ WARDEN_LOGS_STREAM): both or neither."""
+    endpoint = _optional(env.get("WARDEN_LOGS_INGESTION_ENDPOINT"))
+    rule_id = _optional(env.get("WARDEN_LOGS_DCR_IMMUTABLE_ID"))
+    stream = _optional(env.get("WARDEN_LOGS_STREAM")) or "Custom-RedisWardenAudit"
+    if endpoint is None and rule_id is None:
+        return None
+    if endpoint is None or rule_id is None:
+        missing = "WARDEN_LOGS_INGESTION_ENDPOINT" if endpoint is None else "WARDEN_LOGS_DCR_IMMUTABLE_ID"
+        raise SettingsError(f"{missing}: required when the other Logs Ingestion setting is set")
+    parsed = urlparse(endpoint)
+    if parsed.scheme != "https" or not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
+        raise SettingsError("WARDEN_LOGS_INGESTION_ENDPOINT: must be the https URL of a data collection endpoint")
+    if not _DCR_ID.match(rule_id):
+        raise SettingsError("WARDEN_LOGS_DCR_IMMUTABLE_ID: not a data collection rule immutable id (dcr-<32 hex>)")
+    if not _STREAM.match(stream):
+        raise SettingsError("WARDEN_LOGS_STREAM: not a custom stream name (Custom-<name>)")
+    return LogsIngestionSettings(endpoint.rstrip("/"), rule_id, stream)
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:

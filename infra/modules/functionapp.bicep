@@ -19,6 +19,8 @@ param cacheLogsWorkspaceId string
 param actionGroupId string
 param auditContainer string
 param checkpointContainer string
+param logsIngestionEndpoint string
+param auditRuleImmutableId string
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
@@ -107,6 +109,15 @@ var baseSettings = [
   {
     name: 'WARDEN_CHECKPOINT_CONTAINER'
     value: checkpointContainer
+  }
+  {
+    // audit records as typed rows in RedisWardenAudit_CL (remediators/audit/log_ingestion.py)
+    name: 'WARDEN_LOGS_INGESTION_ENDPOINT'
+    value: logsIngestionEndpoint
+  }
+  {
+    name: 'WARDEN_LOGS_DCR_IMMUTABLE_ID'
+    value: auditRuleImmutableId
   }
 ]
 var baselineSetting = empty(baseline) ? [] : [

@@ -98,6 +98,7 @@ resource auditAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
 }
 
 output workspaceId string = workspace.id
+output workspaceName string = workspace.name
 output appInsightsName string = appInsights.name
 output appInsightsId string = appInsights.id
 output actionGroupId string = actionGroup.id

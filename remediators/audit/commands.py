@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from azure.core.exceptions import AzureError
+
 from .export import Filter, run_export, run_show
 from .londontime import parse_uk_date
-from .reader import TrailSource, open_source, require_trail
+from .reader import TrailSource, load_records, open_source, require_trail
 from .report import run_report
 from .verify import DEFAULT_MAX_CHECKPOINT_AGE, run_verify
 
@@ -94,6 +96,30 @@ def audit_show(
     except ValueError as exc:
         return _usage_error(exc, err)
     return run_show(source, flt, out or sys.stdout)
+
+
+def audit_ingest(
+    *, upload: Any, since: str | None = None, until: str | None = None, cache: str | None = None,
+    rule: str | None = None, file: str | None = None, blob_service: Any = None, container: str = "audit",
+    checkpoint_container: str = "audit-checkpoints", out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    """`audit ingest [filters as export]`: re-send stored records as table rows; 1 if an upload fails."""
+    from .log_ingestion import ingest
+
+    try:
+        flt = _filter(since, until, cache, rule)
+        source = _source(file, blob_service, container, checkpoint_container)
+    except ValueError as exc:
+        return _usage_error(exc, err)
+    records = flt.apply(load_records(source))
+    try:
+        sent = ingest(upload, records)
+    except AzureError as exc:
+        print(f"error: upload failed: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=err or sys.stderr)
+        return 1  # the upload failed: what was sent before it is in Log Analytics, the rest is not
+    print(f"sent {sent} record(s) from {source.description}", file=out or sys.stdout)
+    return EXIT_OK
 
 
 def posture_report(

@@ -289,7 +289,28 @@ def cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
     filters = {"since": args.since, "until": args.until, "cache": args.cache, "rule": args.rule}
     if args.audit_command == "export":
         return commands.audit_export(format=args.format, out=out, **filters, **where)
+    if args.audit_command == "ingest":
+        return _audit_ingest(args, filters, where, out)
     return commands.audit_show(out=out, **filters, **where)
+
+
+def _audit_ingest(args: argparse.Namespace, filters: dict[str, Any], where: dict[str, Any], out: TextIO) -> int:
+    """`audit ingest`: re-send stored records to the Log Analytics table (fills a gap after an outage)."""
+    from azure.identity import DefaultAzureCredential
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    from ..audit import commands
+    from ..audit.log_ingestion import Uploader
+
+    settings = _settings()
+    if settings.logs_ingestion is None:
+        raise CliError("audit ingest: set WARDEN_LOGS_INGESTION_ENDPOINT and WARDEN_LOGS_DCR_IMMUTABLE_ID "
+                       "(deployment outputs)")
+    target = settings.logs_ingestion
+    client = LogsIngestionClient(endpoint=target.endpoint, credential=DefaultAzureCredential(
+        managed_identity_client_id=settings.azure_client_id))
+    return commands.audit_ingest(upload=Uploader(client, target.rule_id, target.stream), out=out, **filters,
+                                 **where)
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
@@ -319,7 +340,8 @@ def _add_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     ver.add_argument("--max-checkpoint-age", type=float, default=None, metavar="HOURS",
                      help="with a pinned key, fail when the newest checkpoint is older (default 2; 0 = any age, "
                           "for an archived copy)")
-    for name, text in (("export", "records as csv or json, UK dates"), ("show", "records as a readable table")):
+    for name, text in (("export", "records as csv or json, UK dates"), ("show", "records as a readable table"),
+                       ("ingest", "re-send records to the Log Analytics table RedisWardenAudit_CL (fills a gap)")):
         cmd = au_sub.add_parser(name, help=text)
         cmd.add_argument("--file", help=FILE_HELP)
         if name == "export":

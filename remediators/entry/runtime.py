@@ -80,6 +80,10 @@ class Runtime:
             defaults=settings_defaults(settings.log_analytics_workspace_id, settings.action_group_id),
         )
         credential = credential or DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+        if settings.logs_ingestion is not None:
+            from ..audit.log_ingestion import install
+
+            install(settings.logs_ingestion, credential)
         gateway = Gateway(settings.arm_endpoint, credential, lro_wait_seconds=settings.lro_wait_seconds)
         if settings.storage is None:
             raise ValueError("AzureWebJobsStorage: required")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..arm.gateway import ArmError
+from ..audit.log_ingestion import flush_installed
 from ..engine.authority import vouched
 from ..events import parse_message
 from ..redact import body_digest
@@ -60,6 +61,7 @@ def on_resource_event(body: str, *, message_id: str, dequeue_count: int, rt: Run
     for parsed in parse_message(body):
         rt.intake.handle_event(parsed)
     rt.audit.checkpoint_if_due()
+    flush_installed()  # audit rows to Log Analytics, when configured
 
 
 def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime | None = None) -> None:
@@ -88,6 +90,7 @@ def on_work_item(body: str, *, message_id: str, dequeue_count: int, rt: Runtime 
     result = rt.engine.reconcile(item)
     record_scan_result(rt, item, result)
     rt.audit.checkpoint_if_due()
+    flush_installed()  # audit rows to Log Analytics, when configured
 
 
 def on_poison(queue_name: str, body: str, *, message_id: str, dequeue_count: int,

@@ -139,6 +139,7 @@ def _rule_section(rule: Rule, baseline: Baseline) -> list[str]:
         f"- **What could break**: {md.what_could_break}",
         f"- **Azure Policy**: {_policies(md.azure_policy)}",
         f"- **PSRule**: {_codes(md.psrule)}. **Checkov**: {_codes(md.checkov)}.",
+        f"- **Frameworks**: {'; '.join(str(f) for f in md.frameworks) or 'none'}",
         f"- **Reads besides the cache body**: {_codes(sorted(md.needs))}",
     ]
     if md.pitfalls:

@@ -298,5 +298,5 @@ def _exemption(row: CacheRow, ex: Mapping[str, Any], as_at: datetime) -> Exempti
 
 def rule_infos(rules: Sequence[Any]) -> dict[str, RuleInfo]:
     """Titles and framework references from the rule registry's metadata."""
-    return {r.metadata.id: RuleInfo(r.metadata.title, tuple(getattr(r.metadata, "frameworks", ()) or ()))
+    return {r.metadata.id: RuleInfo(r.metadata.title, tuple(str(f) for f in r.metadata.frameworks))
             for r in rules}

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from ..models import CacheSnapshot, Effect, Remediation, Severity, Status
 from ..resource_ids import CacheKind
+from .frameworks import FrameworkRef
 
 RemediationKind = Literal["patch", "firewall", "diagnostic-setting", "metric-alerts", "manual", "none"]
 SnapshotInput = Literal[
@@ -51,6 +52,9 @@ class RuleMetadata:
     # scope may name it in `optIn` although it has no disruptive remediation.
     opt_in_reads: bool = False
     needs: frozenset[SnapshotInput] = frozenset()  # snapshot inputs beyond the cache GET body
+    # controls this rule gives evidence for (rules/frameworks.py): shown in docs/baseline.md, the pack, its
+    # CSV and OCSF exports
+    frameworks: tuple[FrameworkRef, ...] = ()
 
 
 @dataclass(frozen=True)

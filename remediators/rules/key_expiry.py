@@ -18,12 +18,14 @@ from ..models import CacheSnapshot, Effect, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
 from .common import manual
+from .frameworks import RETENTION
 
 RULE_ID = "key-expiry"
 DEFAULT_MAX_SHARE = 0.2  # a few long-lived keys (configuration, counters) are normal; most should expire
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=RETENTION,
     title="Most keys expire (sampled, opt-in)",
     severity=Severity.LOW,
     rationale=(

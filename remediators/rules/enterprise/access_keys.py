@@ -20,12 +20,14 @@ from ...models import CacheSnapshot, DatabaseFix, Effect, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import consent_blockers, gated_fix
+from ..frameworks import IDENTITY
 from .common import databases, same_enum
 
 RULE_ID = "amr-access-keys"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IDENTITY,
     title="Azure Managed Redis databases do not accept access keys",
     severity=Severity.MEDIUM,
     rationale=(

@@ -11,12 +11,14 @@ from __future__ import annotations
 from ...models import CacheSnapshot, DatabaseFix, Effect, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import IN_TRANSIT
 from .common import databases, same_enum
 
 RULE_ID = "amr-client-protocol"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IN_TRANSIT,
     title="Azure Managed Redis databases accept TLS connections only",
     severity=Severity.HIGH,
     rationale=(

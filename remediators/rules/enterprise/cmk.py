@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from ...models import CacheSnapshot, Effect, ManualFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import AT_REST_KEYS
 
 RULE_ID = "amr-cmk"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=AT_REST_KEYS,
     title="Azure Managed Redis disks are encrypted with a customer-managed key",
     severity=Severity.LOW,
     rationale=(

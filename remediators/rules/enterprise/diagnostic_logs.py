@@ -19,6 +19,7 @@ from ...models import CacheSnapshot, CreateDiagnosticSetting, DiagnosticSetting,
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import manual
+from ..frameworks import LOGGING
 from ..redis.diagnostic_logs import SETTING_NAME, not_created, same_id, sink_blocker
 from .common import DEFAULT_DATABASE, databases
 
@@ -28,6 +29,7 @@ COVERING_GROUPS = frozenset({"alllogs", "audit"})
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=LOGGING,
     title="Azure Managed Redis connection events go to the workspace",
     severity=Severity.MEDIUM,
     rationale=(

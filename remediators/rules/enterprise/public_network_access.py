@@ -16,12 +16,14 @@ from ...models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import consent_blockers, gated_fix
+from ..frameworks import NETWORK
 from ..redis.public_network_access import approved, connections, dns_evidence, is_disabled
 
 RULE_ID = "amr-public-network-access"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=NETWORK,
     title="Azure Managed Redis public network access is disabled",
     severity=Severity.HIGH,
     rationale=(

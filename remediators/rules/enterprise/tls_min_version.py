@@ -13,12 +13,14 @@ from __future__ import annotations
 from ...models import CacheSnapshot, Effect, Severity
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import IN_TRANSIT
 from ..redis.tls_min_version import judge_min_tls
 
 RULE_ID = "amr-tls-min-version"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IN_TRANSIT,
     title="Azure Managed Redis minimum TLS version is 1.2",
     severity=Severity.HIGH,
     rationale=(

@@ -18,6 +18,7 @@ from ...models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import consent_blockers, gated_fix
+from ..frameworks import IDENTITY
 from .data_residency import has_geo_replication
 from .entra_auth import entra_enabled
 
@@ -25,6 +26,7 @@ RULE_ID = "access-keys"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IDENTITY,
     title="Access-key authentication is disabled",
     severity=Severity.MEDIUM,
     rationale=(

@@ -24,6 +24,7 @@ from typing import Any
 from ...models import CacheSnapshot, Effect, ManualFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import RESIDENCY
 
 RULE_ID = "data-residency"
 DEFAULT_ALLOWED = ("uksouth", "ukwest")
@@ -31,6 +32,7 @@ _SEPARATORS = re.compile(r"[\s_\-]+")
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=RESIDENCY,
     title="Cache and geo-replicas are in allowed regions",
     severity=Severity.HIGH,
     rationale=(

@@ -30,6 +30,7 @@ from ...models import (
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import manual
+from ..frameworks import LOGGING
 
 RULE_ID = "diagnostic-logs"
 SETTING_NAME = "warden-logs"
@@ -42,6 +43,7 @@ MAX_SETTINGS = 5
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=LOGGING,
     title="Connection and Entra audit logs go to the workspace",
     severity=Severity.MEDIUM,
     rationale=(

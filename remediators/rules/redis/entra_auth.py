@@ -18,12 +18,14 @@ from ...models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import consent_blockers, gated_fix
+from ..frameworks import IDENTITY
 
 RULE_ID = "entra-auth"
 KEY = "aad-enabled"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IDENTITY,
     title="Microsoft Entra ID authentication is enabled",
     severity=Severity.MEDIUM,
     rationale=(

@@ -31,6 +31,7 @@ from ...ipranges import IPV4_MAX, RFC1918, AddressSet, InvalidRange, interval_of
 from ...models import CacheSnapshot, Effect, FirewallFix, FirewallRule, ManualFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import NETWORK
 
 DEFAULT_MAX_RANGE_SIZE = 256
 DEFAULT_MAX_RULES = 10  # PSRule Azure.Redis.FirewallRuleCount (AZR-000299)
@@ -38,6 +39,7 @@ DEFAULT_MAX_PUBLIC_ADDRESSES = 10  # PSRule Azure.Redis.FirewallIPRange (AZR-000
 
 METADATA = RuleMetadata(
     id="firewall",
+    frameworks=NETWORK,
     title="Firewall rules admit only the allowed ranges",
     severity=Severity.HIGH,
     rationale=(

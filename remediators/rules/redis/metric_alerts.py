@@ -35,6 +35,7 @@ from ...models import (
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import manual
+from ..frameworks import MONITORING
 
 RULE_ID = "metric-alerts"
 REQUIRED = ("serverLoad", "cacheLatency", "cacheRead", "cacheWrite")
@@ -52,6 +53,7 @@ _AGGREGATION = {"serverLoad": "Maximum", "cacheLatency": "Average", "cacheRead":
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=MONITORING,
     title="Metric alerts cover server load, latency and bandwidth",
     severity=Severity.LOW,
     rationale=(

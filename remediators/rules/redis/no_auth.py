@@ -11,6 +11,7 @@ from __future__ import annotations
 from ...models import CacheSnapshot, Effect, ManualFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import IDENTITY
 from .entra_auth import config_value, is_true
 
 RULE_ID = "no-auth"
@@ -18,6 +19,7 @@ KEY = "authnotrequired"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=IDENTITY,
     title="Authentication is required",
     severity=Severity.CRITICAL,
     rationale=(

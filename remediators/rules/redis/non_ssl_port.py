@@ -9,9 +9,11 @@ from __future__ import annotations
 from ...models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import IN_TRANSIT
 
 METADATA = RuleMetadata(
     id="non-ssl-port",
+    frameworks=IN_TRANSIT,
     title="Non-TLS port (6379) is disabled",
     severity=Severity.HIGH,
     rationale=(

@@ -27,6 +27,7 @@ from ...models import CacheSnapshot, Effect, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import manual
+from ..frameworks import NETWORK
 
 RULE_ID = "nsg"
 REDIS_PORTS: tuple[tuple[int, int], ...] = ((6379, 6380), (8443, 8443), (10221, 10231), (13000, 13999),
@@ -37,6 +38,7 @@ _PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=NETWORK,
     title="The injected subnet's NSG does not open the Redis ports to the Internet or wide ranges",
     severity=Severity.HIGH,
     rationale=(

@@ -27,11 +27,13 @@ from ...models import CacheSnapshot, Effect, PrivateEndpointConnection, Property
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import consent_blockers, gated_fix
+from ..frameworks import NETWORK
 
 RULE_ID = "public-network-access"
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=NETWORK,
     title="Public network access is disabled",
     severity=Severity.HIGH,
     rationale=(

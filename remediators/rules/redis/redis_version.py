@@ -15,6 +15,7 @@ from ...models import CacheSnapshot, Effect, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
 from ..common import manual
+from ..frameworks import PATCHING
 
 RULE_ID = "redis-version"
 MINIMUM_MAJOR = 6
@@ -22,6 +23,7 @@ _VERSION = re.compile(r"^(\d{1,3})(?:\.\d{1,6}){0,3}$")
 
 METADATA = RuleMetadata(
     id=RULE_ID,
+    frameworks=PATCHING,
     title="Redis 6 or later",
     severity=Severity.MEDIUM,
     rationale=(

@@ -19,6 +19,7 @@ import re
 from ...models import CacheSnapshot, Effect, PropertyFix, Severity, Status
 from ...resource_ids import CacheKind
 from ..base import RuleContext, RuleMetadata, Verdict
+from ..frameworks import IN_TRANSIT
 
 REQUIRED = "1.2"
 _REQUIRED_TUPLE = (1, 2)
@@ -26,6 +27,7 @@ _VERSION = re.compile(r"^(\d{1,3})\.(\d{1,3})$")
 
 METADATA = RuleMetadata(
     id="tls-min-version",
+    frameworks=IN_TRANSIT,
     title="Minimum TLS version is 1.2",
     severity=Severity.HIGH,
     rationale=(

@@ -10,9 +10,9 @@ Two sources, both decided before a request reaches its handler (so an injected e
   of (seed, method, path, how many times that method+path was seen), not by a shared random stream, so
   a run is reproducible whatever order concurrent workers' requests arrive in.
 
-Optionally, `RateLimits` keeps ARM's token buckets per subscription and principal (reads 250 refilling
-25/s, writes 200 refilling 10/s) and sends `x-ms-ratelimit-remaining-subscription-reads/writes` on each
-answer; with `enforce=True` an empty bucket answers ARM's 429 `SubscriptionRequestsThrottled`.
+Optionally, `RateLimits` (emulator.throttling) keeps ARM's token buckets per subscription and principal
+and sends `x-ms-ratelimit-remaining-subscription-*` on each answer; with `enforce=True` an empty bucket
+answers ARM's 429 `SubscriptionRequestsThrottled` with Retry-After.
 Wording of the refusals: emulator/README.md, "Faults".
 """
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .provisioning import take_fault
 from .store import CacheState, Store
+from .throttling import RateLimits
 
 PRESETS = (
     "throttled", "internalError", "unavailable", "busy", "scopeLocked", "disallowedByPolicy",
@@ -176,44 +176,6 @@ def _resource_of(rest: str | None) -> str:
     return "cache"
 
 
-# ---------------------------------------------------------------------------------------------- rate limits
-
-
-@dataclass
-class _Bucket:
-    capacity: float
-    refill_per_second: float
-    tokens: float
-    at: float
-
-    def take(self, now: float) -> tuple[bool, int, float]:
-        """(allowed, remaining, seconds until one token) after refilling to `now`."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.refill_per_second)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True, int(self.tokens), 0.0
-        return False, 0, (1.0 - self.tokens) / self.refill_per_second
-
-
-@dataclass
-class RateLimits:
-    """ARM's subscription token buckets per principal; headers always, 429s only with `enforce`."""
-
-    enforce: bool = False
-    reads: tuple[float, float] = (250.0, 25.0)
-    writes: tuple[float, float] = (200.0, 10.0)
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[tuple[str, str, str], _Bucket] = field(default_factory=dict)
-
-    def take(self, subscription_id: str, principal: str, write: bool) -> tuple[bool, int, float]:
-        capacity, refill = self.writes if write else self.reads
-        key = (subscription_id.lower(), principal, "w" if write else "r")
-        now = self.clock()
-        bucket = self._buckets.setdefault(key, _Bucket(capacity, refill, capacity, now))
-        return bucket.take(now)
-
-
 # ---------------------------------------------------------------------------------------------- injector
 
 
@@ -234,14 +196,13 @@ class FaultInjector:
         sub = _SUBSCRIPTION.match(path)
         if self.rate_limits is not None and sub is not None:
             principal = str(claims.get("oid") or claims.get("appid") or "anonymous").lower()
-            write = method in WRITE_METHODS
-            with self._lock:
-                allowed, remaining, wait = self.rate_limits.take(sub["sub"], principal, write)
-            headers[f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"] = str(remaining)
-            if not allowed and self.rate_limits.enforce:
-                found = preset("throttled", resource_id=path, method=method, subscription_id=sub["sub"],
-                               retry_after=max(1, int(wait + 0.999)), label="rate-limit")
+            decision = self.rate_limits.decide(sub["sub"], principal, method)
+            headers.update(decision.headers())
+            if not decision.allowed and self.rate_limits.enforce:
+                found = Injection("error", "rate-limit", 429, "SubscriptionRequestsThrottled",
+                                  decision.message(sub["sub"], principal), headers)
                 return self._note(method, path, found), headers
+            headers.pop("Retry-After", None)
         found = self._cache_fault(method, path) or self._chaos(method, path, claims)
         return (self._note(method, path, found) if found else None), headers
 

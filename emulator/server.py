@@ -42,6 +42,7 @@ from .identity import IdentityEndpoint
 from .principals import DEFAULT_PRINCIPALS, TENANT_ID, WARDEN, Principal
 from .redis_api import RedisApi
 from .requestlog import RequestLog
+from .resource_graph import ResourceGraphApi, UserQuota, fleet_rows
 from .routes import Router
 from .spec import load_specs
 from .store import Store
@@ -111,6 +112,8 @@ class EmulatorServer:
         rate_limits: RateLimits | None = None,
         authorization: Authorization | None = None,
         enforce_roles: bool = True,
+        management_groups: Mapping[str, Sequence[str]] | None = None,
+        graph_quota: UserQuota | None = None,
     ) -> None:
         """`latency` (seconds) delays every ARM call's answer, as a real round trip to ARM would, so the
         demo and benchmarks see realistic overlap; it can be changed while running (`server.latency`).
@@ -141,6 +144,9 @@ class EmulatorServer:
         self.latency = float(latency)
         self.faults = FaultInjector(self.store, chaos_from(chaos), rate_limits)  # emulator.faults
         self.authorization = (authorization or Authorization.from_infra()) if enforce_roles else None
+        # Azure Resource Graph over the same fleet (emulator.resource_graph); its own per-user quota.
+        self.resource_graph = ResourceGraphApi(self._graph_rows, TENANT_ID, management_groups=management_groups,
+                                               quota=graph_quota)
         self._host, self._port = host, port
         self._own_ca_dir = ca_dir is None
         self._ca_dir = Path(ca_dir) if ca_dir else Path(tempfile.mkdtemp(prefix="warden-emulator-ca-"))
@@ -244,6 +250,12 @@ class EmulatorServer:
             ]
             return out
 
+    def _graph_rows(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            bodies = [state.body for state in self.store.caches.values()]
+            bodies += [state.body for state in self.enterprise_store.clusters.values()]
+            return fleet_rows(bodies, TENANT_ID)
+
     def mint_token(self, principal: Principal = WARDEN, *, lifetime: float = 3600.0,
                    audience: str = "https://management.azure.com/") -> str:
         """A token signed by this server, e.g. an expired one (negative lifetime) for tests."""
@@ -281,7 +293,10 @@ class EmulatorServer:
                 claims = verify(handler.headers.get("Authorization"), self._key)
                 self._authorize(method, path, raw, claims)
                 injection, fault_headers = self.faults.before(method, path, claims)
-                reply = _injected_reply(injection) or self.router.dispatch(call)
+                if self.resource_graph.handles(method, path):
+                    reply = self.resource_graph.query(call, str(claims.get("oid") or ""))
+                else:
+                    reply = _injected_reply(injection) or self.router.dispatch(call)
             except TokenError as exc:
                 error_code = exc.code
                 challenge = (f'Bearer authorization_uri="https://login.microsoftonline.com/{TENANT_ID}", '

@@ -60,7 +60,8 @@ class Arm:
 
 @contextmanager
 def emulator_process(fleet: Sequence[Mapping[str, Any]], workdir: Path, *, latency: float = 0.0,
-                     queue_connection_string: str | None = None, lro_shape: str = "recorded") -> Iterator[Arm]:
+                     queue_connection_string: str | None = None, lro_shape: str = "recorded",
+                     rate_limits: Mapping[str, Any] | None = None) -> Iterator[Arm]:
     fleet_file = workdir / "fleet.json"
     fleet_file.write_text(json.dumps(list(fleet)), encoding="utf-8")
     log = workdir / "arm-requests.jsonl"
@@ -68,6 +69,8 @@ def emulator_process(fleet: Sequence[Mapping[str, Any]], workdir: Path, *, laten
            "--lro-shape", lro_shape, "--request-log", str(log), "--ca-dir", str(workdir / "ca")]
     if queue_connection_string:
         cmd += ["--queue-connection-string", queue_connection_string]
+    if rate_limits is not None:
+        cmd += ["--rate-limits", json.dumps(dict(rate_limits))]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             stderr=(workdir / "emulator.err").open("wb"), text=True)
     try:

@@ -1,0 +1,115 @@
+"""A compliant rescan of a fleet spread over many subscriptions, against ARM's token buckets.
+
+The emulator (own process) enforces ARM's 2024 buckets per subscription and principal (reads 250 refilling
+25/s, emulator/throttling.py), optionally refilling `--time-scale` times faster and asking for a Retry-After of
+at least `--retry-after` seconds on every 429. The warden scans the way `warden scan` does today, one
+subscription scope after another, each cache reconciled in this process (`run_scan`, Azurite for state).
+
+Printed: ARM reads per cache, 429s received, caches not finished (failures), wall time and its ratio to the
+refill bound (the least time ARM's buckets allow for the reads this scan made: per subscription
+max(0, reads - 250) / refill, subscriptions refilling in parallel), CPU per cache and peak RSS.
+
+    .venv/bin/python -m bench.fleet_scan [--caches 10000] [--subscriptions 50] [--time-scale 1] [--retry-after 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from devhost.azurite import start_azurite
+from emulator.testing import sample_cache
+
+from .harness import WORKSPACE, Stopwatch, app_environment, app_settings, demo_fleet, emit, emulator_process
+
+OFFICE = ("office", "81.2.69.0", "81.2.69.255")
+BUCKET, REFILL = 250.0, 25.0
+GROUPS_PER_SUBSCRIPTION = 4
+
+
+def subscription_ids(n: int) -> list[str]:
+    return [f"{i + 1:08x}-0000-4000-8000-{i + 1:012x}" for i in range(n)]
+
+
+def fleet(caches: int, subscriptions: Sequence[str]) -> list[dict[str, Any]]:
+    logs = [{"name": "warden-logs", "properties": {"workspaceId": WORKSPACE, "logs": [
+        {"category": "ConnectedClientList", "enabled": True},
+        {"category": "MSEntraAuthenticationAuditLog", "enabled": True}]}}]
+    return [sample_cache(f"scan-{i}", subscription_id=subscriptions[i % len(subscriptions)],
+                         resource_group=f"rg-{i // len(subscriptions) % GROUPS_PER_SUBSCRIPTION}",
+                         firewall_rules=[OFFICE], diagnostic_settings=logs)
+            for i in range(caches)]
+
+
+def refill_bound(reads_per_subscription: Counter[str], time_scale: float) -> float:
+    return max((max(0.0, n - BUCKET) / (REFILL * time_scale) for n in reads_per_subscription.values()), default=0.0)
+
+
+def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: float, workdir: Path) -> dict[str, Any]:
+    from remediators.engine.reconcile import Outcome
+    from remediators.entry.runtime import Runtime
+    from remediators.entry.scan import MemoryDeferrer, run_scan
+    from remediators.resource_ids import Scope
+    from remediators.settings import Settings
+
+    ids = subscription_ids(subs)
+    entries = fleet(caches, ids)
+    _, baseline = demo_fleet()
+    limits = {"enforce": True, "timeScale": time_scale, "retryAfterFloor": retry_after}
+    with start_azurite(log_path=workdir / "azurite.log") as az, \
+            emulator_process(entries, workdir, rate_limits=limits) as arm, \
+            app_environment(app_settings(arm, az, workdir, baseline, WARDEN_SUBSCRIPTIONS=",".join(ids))):
+        deferrer = MemoryDeferrer()
+        rt = Runtime.build(Settings.from_env(os.environ), deferrer=deferrer)
+        outcomes: Counter[str] = Counter()
+        not_done = 0
+        with Stopwatch() as sw:
+            for sub in ids:
+                report = run_scan(rt, deferrer, Scope(sub), dry_run=False, retry_for_seconds=retry_for)
+                outcomes.update(str(r.outcome) for r in report.results)
+                not_done += len(report.still_deferred)
+                not_done += sum(1 for r in report.results if r.outcome is Outcome.GAVE_UP)
+        calls = arm.warden_arm_calls()
+    reads = [c for c in calls if c["method"] == "GET"]
+    per_sub: Counter[str] = Counter(c["path"].split("/")[2].lower() for c in reads)
+    bound = refill_bound(per_sub, time_scale)
+    return {
+        "caches": caches, "subscriptions": subs, "time_scale": time_scale, "retry_after_floor": retry_after,
+        "arm_reads": len(reads), "reads_per_cache": round(len(reads) / caches, 2),
+        "throttled_429": sum(1 for c in calls if c["status"] == 429),
+        "not_finished": not_done, "outcomes": dict(outcomes),
+        "wall_seconds": round(sw.wall, 1), "refill_bound_seconds": round(bound, 1),
+        "ratio_to_bound": round(sw.wall / bound, 2) if bound > 0 else None,
+        "cpu_ms_per_cache": round(1000 * sw.cpu / caches, 1),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fleet_scan", description=__doc__.split("\n")[0])
+    p.add_argument("--caches", type=int, default=1000)
+    p.add_argument("--subscriptions", type=int, default=10)
+    p.add_argument("--time-scale", type=float, default=1.0, help="buckets refill this many times faster than ARM's")
+    p.add_argument("--retry-after", type=int, default=0, help="every 429 asks for at least this many seconds")
+    p.add_argument("--retry-for", type=float, default=120.0, help="the CLI's retry window (seconds)")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
+        f = run(args.caches, args.subscriptions, args.time_scale, args.retry_after, args.retry_for, Path(tmp))
+    print(f"rescan of {f['caches']} compliant caches over {f['subscriptions']} subscriptions "
+          f"(buckets x{f['time_scale']:g}, Retry-After >= {f['retry_after_floor']} s): "
+          f"{f['reads_per_cache']} reads/cache, {f['throttled_429']} 429s, {f['not_finished']} not finished, "
+          f"{f['wall_seconds']} s wall vs refill bound {f['refill_bound_seconds']} s (ratio {f['ratio_to_bound']}), "
+          f"{f['cpu_ms_per_cache']} CPU ms/cache, outcomes {f['outcomes']}; bench took "
+          f"{time.perf_counter() - started:.0f} s")
+    emit("fleet_scan", f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,7 +27,7 @@ CACHE_ID = re.compile(
 
 # Keys beside `properties` that are not part of the cache's GET body: children, related resources, knobs.
 CHILD_KEYS = ("firewallRules", "diagnosticSettings", "linkedServers", "privateDnsZoneGroups", "metricAlerts",
-              "x-emulator")
+              "networkSecurityGroup", "x-emulator")
 
 
 class FleetError(ValueError):
@@ -48,6 +48,7 @@ class CacheSeed:
     linked_servers: tuple[Mapping[str, Any], ...] = ()
     private_dns_zone_groups: tuple[Mapping[str, Any], ...] = ()
     metric_alerts: tuple[Mapping[str, Any], ...] = ()
+    network_security_group: Mapping[str, Any] | None = None  # the NSG on properties.subnetId, if any
 
 
 def _schema() -> dict[str, Any]:
@@ -103,6 +104,8 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
             end = _check_ip(props["endIP"], f"{where}.firewallRules[{r}].properties.endIP")
             if start > end:
                 raise FleetError(f"{where}.firewallRules[{r}]: startIP is after endIP")
+        if "networkSecurityGroup" in entry and not (entry.get("properties") or {}).get("subnetId"):
+            raise FleetError(f"{where}.networkSecurityGroup: only a cache with properties.subnetId has a subnet NSG")
         knobs = dict(entry.get("x-emulator", {}))
         if "busyForGets" in knobs and "provisioningSequence" in knobs:
             raise FleetError(f"{where}.x-emulator: use busyForGets or provisioningSequence, not both")
@@ -121,6 +124,7 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
                 linked_servers=tuple(entry.get("linkedServers", ())),
                 private_dns_zone_groups=tuple(entry.get("privateDnsZoneGroups", ())),
                 metric_alerts=tuple(entry.get("metricAlerts", ())),
+                network_security_group=entry.get("networkSecurityGroup"),
             )
         )
     return seeds

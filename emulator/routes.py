@@ -17,6 +17,7 @@ from .calls import Call, Reply
 from .diagnostics_api import DiagnosticsApi
 from .errors import ArmHttpError
 from .network_api import API_VERSION as NETWORK_API_VERSION
+from .network_api import SDK_API_VERSION as NETWORK_SDK_API_VERSION
 from .network_api import NetworkApi
 from .redis_api import RedisApi
 
@@ -26,6 +27,8 @@ _CACHE = _RG + r"/providers/Microsoft\.Cache/Redis/(?P<name>[^/]+)"
 _DS = _CACHE + r"/providers/Microsoft\.Insights"
 _ALERTS = _RG + r"/providers/Microsoft\.Insights/metricAlerts"
 _PE = _RG + r"/providers/Microsoft\.Network/privateEndpoints/(?P<pe>[^/]+)"
+_SUBNET = _RG + r"/providers/Microsoft\.Network/virtualNetworks/(?P<vnet>[^/]+)/subnets/(?P<subnet>[^/]+)"
+_NSG = _RG + r"/providers/Microsoft\.Network/networkSecurityGroups/(?P<nsg>[^/]+)"
 
 Handler = Callable[..., Reply]
 
@@ -82,6 +85,9 @@ class Router:
                   "Redis/linkedServers"),
             Route(_compile(_PE + "/privateDnsZoneGroups"), {"GET": network.list_dns_zone_groups},
                   (NETWORK_API_VERSION,), "privateEndpoints/privateDnsZoneGroups"),
+            Route(_compile(_SUBNET), {"GET": network.get_subnet}, (NETWORK_SDK_API_VERSION,),
+                  "virtualNetworks/subnets"),
+            Route(_compile(_NSG), {"GET": network.get_nsg}, (NETWORK_SDK_API_VERSION,), "networkSecurityGroups"),
             Route(_compile(_ALERTS), {"GET": alerts.list_by_resource_group}, (ALERTS_API_VERSION,),
                   "metricAlerts"),
             Route(_compile(_ALERTS + r"/(?P<alert>[^/]+)"),

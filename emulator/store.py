@@ -105,6 +105,9 @@ class Store:
     # Microsoft.Network private endpoints the fleet knows (lower-cased id -> its privateDnsZoneGroups items)
     private_endpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     metric_alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased id -> resource
+    # VNet injection: subnets named by caches' subnetId and the NSGs on them (lower-cased id -> GET body)
+    subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    network_security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def load(self, seeds: Iterable[CacheSeed]) -> None:
         with self.lock:
@@ -169,6 +172,15 @@ class Store:
                 pe_id, _, name = str(group["id"]).rpartition("/privateDnsZoneGroups/")
                 item = {"name": name, "etag": 'W/"1"', **copy.deepcopy(dict(group))}
                 self.private_endpoints.setdefault(pe_id.lower(), []).append(item)
+            subnet_id = props.get("subnetId")
+            if isinstance(subnet_id, str) and subnet_id:
+                self.subnets[subnet_id.lower()] = subnet_body(subnet_id, seed.network_security_group)
+            if seed.network_security_group is not None:
+                nsg = copy.deepcopy(dict(seed.network_security_group))
+                nsg.setdefault("name", str(nsg["id"]).rsplit("/", 1)[-1])
+                nsg.setdefault("type", "Microsoft.Network/networkSecurityGroups")
+                nsg["properties"].setdefault("provisioningState", "Succeeded")
+                self.network_security_groups[str(nsg["id"]).lower()] = nsg
             for alert in seed.metric_alerts:
                 alert_id = alert.get("id") or (
                     f"/subscriptions/{seed.subscription_id}/resourceGroups/{seed.resource_group}"
@@ -317,4 +329,19 @@ def setting_resource(resource_id: str, name: str, props: Mapping[str, Any]) -> d
         "tags": None,
         "properties": {**copy.deepcopy(dict(_SETTING_DEFAULTS)), **copy.deepcopy(dict(props))},
         "identity": None,
+    }
+
+
+def subnet_body(subnet_id: str, nsg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A subnet GET body for a VNet-injected cache's subnetId: the fields the warden reads (the NSG
+    reference is `{"id": ...}` as in ARM's Subnet model), nothing the fleet did not say."""
+    props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": "10.0.0.0/24"}
+    if nsg is not None:
+        props["networkSecurityGroup"] = {"id": nsg["id"]}
+    return {
+        "id": subnet_id,
+        "name": subnet_id.rsplit("/", 1)[-1],
+        "etag": 'W/"1"',
+        "type": "Microsoft.Network/virtualNetworks/subnets",
+        "properties": props,
     }

@@ -175,6 +175,9 @@ var remediatorActions = [
   'Microsoft.Insights/metricAlerts/read'
   'Microsoft.Insights/metricAlerts/write'
   'Microsoft.Network/privateEndpoints/privateDnsZoneGroups/read'
+  // The nsg rule: a VNet-injected cache's subnet and the network security group on it (remediators/arm/network.py).
+  'Microsoft.Network/virtualNetworks/subnets/read'
+  'Microsoft.Network/networkSecurityGroups/read'
 ]
 
 // ARM's linked check when a diagnostic setting names a workspace as its destination. It would also let the

@@ -15,7 +15,7 @@ from ..models import (
     FirewallRule,
     PrivateEndpointConnection,
 )
-from ..resource_ids import InvalidResourceId, ResourceId, parse_cache_id
+from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, parse_cache_id
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,13 @@ def snapshot(
     diagnostics: Any = None,
     categories: Any = None,
     linked_servers: Any = None,
+    databases: Any = None,
+    nsg: Any = None,
     read_at: datetime | None = None,
 ) -> CacheSnapshot:
-    """Build a snapshot from raw bodies; a child body left as None stays None (= not read = unknown)."""
+    """Build a snapshot from raw bodies; a child body left as None stays None (= not read = unknown).
+    `databases` (Azure Managed Redis) are database GET bodies or list bodies of this cluster; `nsg` is the GET
+    body of the network security group on a VNet-injected cache's subnet."""
     if not isinstance(resource, Mapping):
         raise InvalidBody("cache: expected the JSON object of a cache GET")
     if cache is None:
@@ -127,6 +131,8 @@ def snapshot(
         diagnostic_settings=diagnostic_settings(diagnostics) if diagnostics is not None else None,
         diagnostic_categories=diagnostic_categories(categories) if categories is not None else None,
         linked_servers=tuple(_items(linked_servers, "linked servers")) if linked_servers is not None else None,
+        databases=cluster_databases(cache, databases) if databases is not None else None,
+        network_security_group=network_security_group(nsg) if nsg is not None else None,
         read_at=read_at or datetime.now(UTC),
     )
 
@@ -140,3 +146,30 @@ def listed_ids(ids: Iterable[str]) -> list[ResourceId]:
         except InvalidResourceId as exc:
             log.warning("skipping a listed resource with an unexpected id %r: %s", raw, exc)
     return out
+
+
+def cluster_databases(cache: ResourceId, bodies: Any) -> tuple[dict[str, Any], ...]:
+    """Database GET bodies (each alone, or in list bodies' `value`) that belong to this cluster."""
+    if cache.kind is not CacheKind.REDIS_ENTERPRISE:
+        raise InvalidBody("databases: only an Azure Managed Redis cluster (Microsoft.Cache/redisEnterprise) has them")
+    found: list[dict[str, Any]] = []
+    for body in bodies if isinstance(bodies, list) else [bodies]:
+        items = _items(body, "databases") if isinstance(body, Mapping) and "value" in body else [body]
+        for item in items:
+            if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+                raise InvalidBody("databases: each database must be a GET body with an 'id'")
+            if not item["id"].lower().startswith(cache.arm_id.lower() + "/databases/"):
+                raise InvalidBody(f"databases: {item['id']!r} is not a database of {cache.arm_id}")
+            if not isinstance(item.get("properties", {}), Mapping):
+                raise InvalidBody("databases: 'properties' must be an object")
+            found.append(dict(item))
+    return tuple(found)
+
+
+def network_security_group(body: Any) -> dict[str, Any]:
+    """An NSG GET body; `{}` stands for "the subnet has no NSG"."""
+    if not isinstance(body, Mapping):
+        raise InvalidBody("nsg: expected the JSON object of a network security group GET")
+    if body and not isinstance(body.get("properties"), Mapping):
+        raise InvalidBody("nsg: 'properties' must be an object")
+    return dict(body)

@@ -7,7 +7,7 @@ declares every ARM action those modules perform (`ACTIONS`, the least-privilege 
     redis     Azure Cache for Redis (Microsoft.Cache/redis)
     enterprise  Azure Managed Redis (Microsoft.Cache/redisEnterprise)
     monitor   diagnostic settings and metric alerts (Microsoft.Insights), for either kind
-    network   private DNS zone groups of private endpoints (Microsoft.Network)
+    network   private DNS zone groups of private endpoints; subnet and NSG of an injected cache (Microsoft.Network)
 
 A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` and `apply`, registered in
 `Gateway.__init__`; the engine never needs to know which module served it.
@@ -28,7 +28,7 @@ from .pipeline import ApplyResult, ArmSession
 __all__ = ["ApplyResult", "ArmError", "Gateway"]
 
 SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers",
-                             "metric_alerts", "private_dns_zone_groups"})
+                             "metric_alerts", "private_dns_zone_groups", "network_security_group"})
 
 
 class Service(Protocol):

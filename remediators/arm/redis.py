@@ -97,6 +97,9 @@ class RedisCaches:
             base, props.get("publicNetworkAccess"), needs), base)
         alerts = optional(("metric_alerts",), lambda: self.monitor.metric_alerts(cache), None) \
             if "metric_alerts" in needs else None
+        nsg = nsg_error = None
+        if "network_security_group" in needs and props.get("subnetId"):
+            nsg, nsg_error = self.network.subnet_nsg(props.get("subnetId"))
         return CacheSnapshot(
             cache_id=cache,
             resource=resource,
@@ -106,6 +109,8 @@ class RedisCaches:
             diagnostic_settings=settings,
             diagnostic_categories=categories,
             linked_servers=linked,
+            network_security_group=nsg,
+            network_security_group_error=nsg_error,
             read_at=datetime.now(UTC),
             read_errors=errors,
         )

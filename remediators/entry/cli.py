@@ -65,6 +65,8 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
             diagnostics=(
                 _load_json(args.diagnostic_settings, "--diagnostic-settings") if args.diagnostic_settings else None
             ),
+            databases=[_load_json(p, "--database") for p in args.database] if args.database else None,
+            nsg=_load_json(args.nsg, "--nsg") if args.nsg else None,
         )
     except (arm_bodies.InvalidBody, InvalidResourceId) as exc:
         raise CliError(str(exc)) from None
@@ -179,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate saved ARM bodies against the baseline (pure, no Azure)")
     ev.add_argument("--resource", required=True, help="cache GET body (JSON)")
     ev.add_argument("--firewall-rules", help="firewallRules list body (JSON)")
-    ev.add_argument("--diagnostic-settings", help="diagnosticSettings list body (JSON)")
+    ev.add_argument("--diagnostic-settings", help="diagnosticSettings list body (JSON); for Azure Managed Redis "
+                    "those of its default database")
+    ev.add_argument("--database", action="append", metavar="DB.json",
+                    help="Azure Managed Redis: a database GET body or the databases list body (repeatable)")
+    ev.add_argument("--nsg", metavar="NSG.json", help="the GET body of the NSG on a VNet-injected cache's subnet")
     ev.add_argument("--baseline", help="baseline document (path or inline JSON); default: shipped baseline")
     ev.set_defaults(func=cmd_evaluate)
 

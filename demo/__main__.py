@@ -28,13 +28,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from demo.tables import print_table
 from devhost.azurite import start_azurite
 from devhost.host import DevHost
-from emulator.principals import JANE, JANE_OBJECT_ID, SUBSCRIPTION_ID, WARDEN_CLIENT_ID
+from devhost.redis_server import SAMPLER_ACL, start_redis
+from emulator.principals import JANE, JANE_OBJECT_ID, SUBSCRIPTION_ID, WARDEN_CLIENT_ID, WARDEN_OBJECT_ID
 from emulator.server import EmulatorServer
 from emulator.testing import EmulatorCredential, env_for
 from remediators.audit.londontime import LONDON
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE.parent / ".demo"
+SAMPLED_CACHE = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-payments/providers/Microsoft.Cache/Redis/"
+                 "legacy-cache")
 WORKSPACE = (
     f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-monitoring/providers/"
     "Microsoft.OperationalInsights/workspaces/law-warden"
@@ -91,11 +94,15 @@ def main() -> int:
     fleet = json.loads((HERE / "fleet.json").read_text())
     expected = json.loads((HERE / "expected.json").read_text())
 
-    say("starting Azurite, the ARM emulator (HTTPS, test CA) and the local Functions host")
+    say("starting Azurite, the ARM emulator (HTTPS, test CA), a TLS redis-server and the local Functions host")
+    # legacy-cache's data plane is a local redis-server: TLS only, the warden's object id as ACL user with just
+    # SCAN and PTTL. It accepts any token for that user (Azure validates Entra tokens; offline nothing can).
     with start_azurite(log_path=WORK / "azurite.log") as azurite, EmulatorServer(
         fleet, lro_shape="recorded", queue_connection_string=azurite.connection_string,
         request_log=WORK / "arm-requests.jsonl", ca_dir=WORK / "ca", lro_seconds=1.0,
-    ) as arm:
+    ) as arm, start_redis(WORK / "redis", {}, admin=("demo-seeder", "demo-seeder-password"),
+                          extra_users=[f"user {WARDEN_OBJECT_ID} on nopass {SAMPLER_ACL}"]) as data:
+        seed_keys(data)
         env = {
             **env_for(arm),
             "AzureWebJobsStorage": azurite.connection_string,
@@ -106,6 +113,8 @@ def main() -> int:
             "WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID": WORKSPACE,
             "WARDEN_DEFER_BASE_SECONDS": "1",
             "WARDEN_LRO_WAIT_SECONDS": "5",
+            "WARDEN_KEY_EXPIRY_LOCAL_ENDPOINTS": json.dumps({SAMPLED_CACHE: f"localhost:{data.tls_port}"}),
+            "WARDEN_KEY_EXPIRY_CA_FILE": data.ca_file,
         }
         os.environ.update(env)
         import function_app
@@ -150,6 +159,7 @@ def main() -> int:
         writes = [c for c in calls if c["caller"].get("appid") == WARDEN_CLIENT_ID and c["method"] != "GET"]
         print(f"\n   {len(own)} of our own writes came back as events and were dropped before any ARM call;"
               f" {len(writes)} ARM writes in all.")
+        print_guidance_findings(records)
 
         say("End state (fresh ARM read, evaluated against the baseline)")
         converged, end_rows = end_state(arm, expected, records)
@@ -183,6 +193,46 @@ def main() -> int:
     if packed == 0:
         print(f"   assessment pack: {buf.getvalue().splitlines()[0]}")
     return 0 if ok else 1
+
+
+def seed_keys(data: Any) -> None:
+    """An application's keys on legacy-cache's stand-in: sessions and carts that never expire, and a cache
+    namespace that does. Values are never read by the warden; they are here only to be realistic."""
+    import redis
+
+    client = redis.Redis(host=data.host, port=data.tls_port, ssl=True, ssl_ca_certs=data.ca_file,
+                         username="demo-seeder", password="demo-seeder-password")
+    pipe = client.pipeline(transaction=False)
+    for i in range(120):
+        pipe.set(f"session:{i:04d}", "user profile and basket")
+    for i in range(40):
+        pipe.set(f"cart:{i:04d}", "line items")
+    for i in range(90):
+        pipe.set(f"catalogue:{i:04d}", "price", ex=3600)
+    pipe.execute()
+    client.close()
+
+
+def print_guidance_findings(records: list[dict[str, Any]]) -> None:
+    """The key-expiry sample and the NSG finding, as the scan recorded them in the audit trail."""
+    say("Key-expiry sample of legacy-cache (opt-in scope, SCAN + PTTL over TLS with Entra, no value read)")
+    sample = next((r for r in records if r["kind"] == "detected" and r.get("rule") == "key-expiry"), None)
+    if sample is None:
+        print("   no key-expiry record in the audit trail")
+    else:
+        report = sample.get("before") or {}
+        print(f"   {sample.get('detail')}")
+        if report:
+            print_table(["key prefix", "keys without TTL", "keys sampled"],
+                        [[p["prefix"], str(p["without_ttl"]), str(p["sampled"])] for p in report["top_prefixes"]])
+            print(f"   {report['commands']} commands ({report['scan_calls']} SCAN), complete={report['complete']}")
+    say("NSG on injected-cache's subnet (VNet injection: the NSG is its only perimeter)")
+    for r in records:
+        if r["kind"] == "detected" and r.get("rule") == "nsg":
+            print(f"   {r.get('severity')}: {r.get('detail')}")
+            break
+    else:
+        print("   no nsg record in the audit trail")
 
 
 def read_trail(connection_string: str) -> list[dict[str, Any]]:

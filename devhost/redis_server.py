@@ -15,7 +15,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +75,12 @@ def _wait_for_tls(port: int, ca_file: str, process: subprocess.Popen[bytes], log
 
 @contextmanager
 def start_redis(workdir: Path, users: Mapping[str, str], *, acl: str = SAMPLER_ACL,
-                admin: tuple[str, str] | None = None, timeout: float = 15.0) -> Iterator[LocalRedis]:
+                admin: tuple[str, str] | None = None, extra_users: Sequence[str] = (),
+                timeout: float = 15.0) -> Iterator[LocalRedis]:
     """A TLS redis-server; `users` maps ACL user name -> password, each granted `acl` (by default exactly
     what key-expiry sampling needs, so any other command the warden sent would fail with NOPERM). `admin`
-    (name, password) is a user with every permission, to seed keys."""
+    (name, password) is a user with every permission, to seed keys; `extra_users` are further `user` lines
+    of redis.conf as they are (e.g. `user <oid> on nopass <acl>` for a demo that cannot know the token)."""
     if shutil.which(REDIS_SERVER) is None:
         raise RuntimeError("redis-server is not installed: `make test` installs Debian's package with apt-get")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,7 @@ def start_redis(workdir: Path, users: Mapping[str, str], *, acl: str = SAMPLER_A
         lines.append(f"user {name} on >{password} {acl}")
     if admin is not None:
         lines.append(f"user {admin[0]} on >{admin[1]} ~* &* +@all")
+    lines += list(extra_users)
     conf = workdir / "redis.conf"
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     log = workdir / "redis.log"

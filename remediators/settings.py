@@ -7,9 +7,10 @@ ARM or storage failure in the middle of a remediation. The table in the README a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from .resource_ids import InvalidResourceId, id_segments
@@ -81,6 +82,10 @@ class Settings:
     flap_max: int = 3
     flap_window_seconds: int = 3600
     logs_ingestion: LogsIngestionSettings | None = None  # audit rows into Log Analytics (both or neither)
+    # Local development only: key-expiry sampling of these caches (ARM id, lower case) goes to a loopback
+    # redis-server instead of the cache's Azure host, trusting `key_expiry_ca_file` (the demo uses it).
+    key_expiry_local_endpoints: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    key_expiry_ca_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_storage: bool = True) -> Settings:
@@ -110,7 +115,33 @@ class Settings:
             flap_max=_int(env, "WARDEN_FLAP_MAX", 3, minimum=1, maximum=1000),
             flap_window_seconds=_int(env, "WARDEN_FLAP_WINDOW_SECONDS", 3600, minimum=1, maximum=30 * 86400),
             logs_ingestion=_logs_ingestion(env),
+            key_expiry_local_endpoints=_loopback_endpoints(env.get("WARDEN_KEY_EXPIRY_LOCAL_ENDPOINTS")),
+            key_expiry_ca_file=_optional(env.get("WARDEN_KEY_EXPIRY_CA_FILE")),
         )
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1"})
+
+
+def _loopback_endpoints(raw: str | None) -> dict[str, tuple[str, int]]:
+    """`{"<cache ARM id>": "localhost:<port>"}`: loopback hosts only, so the setting can never send the
+    app's Entra token anywhere but this machine."""
+    name = "WARDEN_KEY_EXPIRY_LOCAL_ENDPOINTS"
+    if not raw or not raw.strip():
+        return {}
+    try:
+        mapping = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a JSON object of cache id -> 'localhost:port'") from None
+    if not isinstance(mapping, dict):
+        raise SettingsError(f"{name}: must be a JSON object of cache id -> 'localhost:port'")
+    out: dict[str, tuple[str, int]] = {}
+    for cache, target in mapping.items():
+        host, _, port = str(target).rpartition(":")
+        if host not in _LOOPBACK or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"{name}: {target!r} for {cache!r} is not localhost:<port> (loopback only)")
+        out[str(cache).lower()] = (host, int(port))
+    return out
 
 
 def _optional(value: str | None) -> str | None:

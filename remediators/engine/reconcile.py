@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from ..arm.gateway import ArmError, Gateway
 from ..arm.pipeline import arm_correlation
 from ..baseline import Baseline
+from ..dataplane.reader import KeyExpiryReader, SampleOutcome
 from ..inputs import is_scan, snapshot_inputs
 from ..models import (
     CacheSnapshot,
@@ -139,6 +140,7 @@ class _Run:
     # lists no applied step could have changed are carried over instead of listed again.
     confirming: bool = False
     touched: set[str] = field(default_factory=set)  # snapshot inputs our applied steps changed
+    key_expiry: SampleOutcome | None = None  # one data-plane sample per reconcile, reused by later passes
 
 
 class Engine:
@@ -158,8 +160,11 @@ class Engine:
         defer_policy: DeferPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         safety: SafetyGuard | None = None,
+        key_sampler: KeyExpiryReader | None = None,
     ) -> None:
         self.baseline = baseline
+        # Data-plane key-expiry sampling (opted-in scopes, scans only); None = never sampled (rule: unknown).
+        self.key_sampler = key_sampler
         self.gateway = gateway
         self.state = state
         self.audit = audit
@@ -205,6 +210,10 @@ class Engine:
             snapshot = replace(self.gateway.read(cache, needs - carried.keys()), skipped_inputs=skipped, **carried)
         except ArmError as exc:
             return self._arm_failure(run, exc, step=None)
+        if "key_expiry" in needs and self.key_sampler is not None:
+            if run.key_expiry is None:
+                run.key_expiry = self.key_sampler.sample(snapshot, self.baseline.parameters(cache, "key-expiry"))
+            snapshot = replace(snapshot, **run.key_expiry.snapshot_fields())
         run.snapshot, run.confirming = snapshot, False
         if (snapshot.provisioning_state or "").lower() != "succeeded":
             return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)

@@ -23,9 +23,12 @@ from azure.storage.queue import QueueClient
 from ..arm.gateway import Gateway
 from ..audit import AuditTrail, open_trail
 from ..baseline import Baseline, load_baseline, settings_defaults
+from ..dataplane.endpoint import RedisEndpoint
+from ..dataplane.reader import KeyExpiryReader
 from ..engine.intake import EventIntake
 from ..engine.reconcile import DeferPolicy, DryRunPolicy, Engine
 from ..models import Actor
+from ..resource_ids import ResourceId
 from ..settings import EVENTS_QUEUE, WORK_QUEUE, Settings
 from ..state.baseline_ledger import note_baseline
 from ..state.breaker import SafetyLimits
@@ -127,6 +130,7 @@ class Runtime:
             **({"clock": clock} if clock else {}),
             safety=SafetyGuard(state, audit, SafetyLimits.from_settings(settings),
                                **({"clock": clock} if clock else {})),
+            key_sampler=key_expiry_reader(settings, credential),
         )
         intake = EventIntake(engine, own_identity=own)
         return cls(settings, baseline, credential, gateway, storage, state, audit, engine, intake, own)
@@ -139,6 +143,19 @@ class StartupFailed(RuntimeError):
 
 # The `baseline` field of records written while no baseline could be loaded.
 NO_BASELINE = "0" * 64
+
+
+def key_expiry_reader(settings: Settings, credential: TokenCredential) -> KeyExpiryReader:
+    """The data-plane sampler; `WARDEN_KEY_EXPIRY_LOCAL_ENDPOINTS` (loopback only) redirects named caches to a
+    local redis-server for development and the demo."""
+    local = settings.key_expiry_local_endpoints
+
+    def endpoints(cache: ResourceId) -> RedisEndpoint | None:
+        target = local.get(cache.arm_id.lower())
+        return RedisEndpoint(*target) if target else None
+
+    return KeyExpiryReader(credential, ca_file=settings.key_expiry_ca_file, endpoints=endpoints if local else None)
+
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None

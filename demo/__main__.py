@@ -91,7 +91,7 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     signing_key(WORK / "checkpoint-key.pem")
-    fleet = json.loads((HERE / "fleet.json").read_text())
+    fleet = with_auth_alerts(json.loads((HERE / "fleet.json").read_text()))
     expected = json.loads((HERE / "expected.json").read_text())
 
     say("starting Azurite, the ARM emulator (HTTPS, test CA), a TLS redis-server and the local Functions host")
@@ -193,6 +193,25 @@ def main() -> int:
     if packed == 0:
         print(f"   assessment pack: {buf.getvalue().splitlines()[0]}")
     return 0 if ok else 1
+
+
+def with_auth_alerts(fleet: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The authentication-anomaly alert rules `azd up` deploys on the cache-logs workspace
+    (infra/modules/auth-alerts.bicep with its default threshold, no allowed client ranges), built from the
+    same infra/queries files, so the auth-alerts rule finds them."""
+    group = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-warden/providers/Microsoft.Insights/"
+             "scheduledQueryRules")
+    rules = []
+    for detection in ("acr-failed-entra-auth", "amr-failed-auth"):
+        query = (HERE.parent / "infra" / "queries" / f"{detection}.kql").read_text().replace("{{THRESHOLD}}", "10")
+        rules.append({"id": f"{group}/alert-warden-{detection}", "location": "uksouth", "kind": "LogAlert",
+                      "tags": {"warden-detection": detection},
+                      "properties": {"enabled": True, "scopes": [WORKSPACE], "severity": 1,
+                                     "evaluationFrequency": "PT5M", "windowSize": "PT15M",
+                                     "criteria": {"allOf": [{"query": query, "timeAggregation": "Count",
+                                                             "operator": "GreaterThan", "threshold": 0}]}}})
+    fleet[0] = {**fleet[0], "scheduledQueryRules": rules}
+    return fleet
 
 
 def seed_keys(data: Any) -> None:

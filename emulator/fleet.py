@@ -27,7 +27,7 @@ CACHE_ID = re.compile(
 
 # Keys beside `properties` that are not part of the cache's GET body: children, related resources, knobs.
 CHILD_KEYS = ("firewallRules", "diagnosticSettings", "linkedServers", "privateDnsZoneGroups", "metricAlerts",
-              "networkSecurityGroup", "x-emulator")
+              "networkSecurityGroup", "scheduledQueryRules", "x-emulator")
 
 
 class FleetError(ValueError):
@@ -49,6 +49,7 @@ class CacheSeed:
     private_dns_zone_groups: tuple[Mapping[str, Any], ...] = ()
     metric_alerts: tuple[Mapping[str, Any], ...] = ()
     network_security_group: Mapping[str, Any] | None = None  # the NSG on properties.subnetId, if any
+    scheduled_query_rules: tuple[Mapping[str, Any], ...] = ()  # log alert rules in the entry's subscription
 
 
 def _schema() -> dict[str, Any]:
@@ -125,6 +126,7 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
                 private_dns_zone_groups=tuple(entry.get("privateDnsZoneGroups", ())),
                 metric_alerts=tuple(entry.get("metricAlerts", ())),
                 network_security_group=entry.get("networkSecurityGroup"),
+                scheduled_query_rules=tuple(entry.get("scheduledQueryRules", ())),
             )
         )
     return seeds

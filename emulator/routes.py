@@ -16,6 +16,8 @@ from .alerts_api import MetricAlertsApi
 from .calls import Call, Reply
 from .diagnostics_api import DiagnosticsApi
 from .errors import ArmHttpError
+from .log_alerts_api import API_VERSION as LOG_ALERTS_API_VERSION
+from .log_alerts_api import LogAlertsApi
 from .network_api import API_VERSION as NETWORK_API_VERSION
 from .network_api import SDK_API_VERSION as NETWORK_SDK_API_VERSION
 from .network_api import NetworkApi
@@ -85,6 +87,9 @@ class Router:
                   "Redis/linkedServers"),
             Route(_compile(_PE + "/privateDnsZoneGroups"), {"GET": network.list_dns_zone_groups},
                   (NETWORK_API_VERSION,), "privateEndpoints/privateDnsZoneGroups"),
+            Route(_compile(_SUB + r"/providers/Microsoft\.Insights/scheduledQueryRules"),
+                  {"GET": LogAlertsApi(redis.store).list_by_subscription}, (LOG_ALERTS_API_VERSION,),
+                  "scheduledQueryRules"),
             Route(_compile(_SUBNET), {"GET": network.get_subnet}, (NETWORK_SDK_API_VERSION,),
                   "virtualNetworks/subnets"),
             Route(_compile(_NSG), {"GET": network.get_nsg}, (NETWORK_SDK_API_VERSION,), "networkSecurityGroups"),

@@ -108,6 +108,7 @@ class Store:
     # VNet injection: subnets named by caches' subnetId and the NSGs on them (lower-cased id -> GET body)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     network_security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduled_query_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased id -> body
 
     def load(self, seeds: Iterable[CacheSeed]) -> None:
         with self.lock:
@@ -181,6 +182,10 @@ class Store:
                 nsg.setdefault("type", "Microsoft.Network/networkSecurityGroups")
                 nsg["properties"].setdefault("provisioningState", "Succeeded")
                 self.network_security_groups[str(nsg["id"]).lower()] = nsg
+            for rule in seed.scheduled_query_rules:
+                self.scheduled_query_rules[str(rule["id"]).lower()] = {
+                    "type": "Microsoft.Insights/scheduledQueryRules", "name": str(rule["id"]).rsplit("/", 1)[-1],
+                    **copy.deepcopy(dict(rule))}
             for alert in seed.metric_alerts:
                 alert_id = alert.get("id") or (
                     f"/subscriptions/{seed.subscription_id}/resourceGroups/{seed.resource_group}"

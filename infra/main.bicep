@@ -178,6 +178,8 @@ var remediatorActions = [
   // The nsg rule: a VNet-injected cache's subnet and the network security group on it (remediators/arm/network.py).
   'Microsoft.Network/virtualNetworks/subnets/read'
   'Microsoft.Network/networkSecurityGroups/read'
+  // auth-alerts: the scheduled query rules that watch the cache-logs workspace (remediators/arm/monitor.py).
+  'Microsoft.Insights/scheduledQueryRules/read'
 ]
 
 // ARM's linked check when a diagnostic setting names a workspace as its destination. It would also let the

@@ -158,6 +158,18 @@ class MetricAlert:
 
 
 @dataclass(frozen=True)
+class LogAlertRule:
+    """An Azure Monitor scheduled query rule (`Microsoft.Insights/scheduledQueryRules`) as the auth-alerts
+    rule sees it: what it watches, whether it runs, its tags and the text of its queries."""
+
+    id: str
+    scopes: tuple[str, ...]
+    enabled: bool
+    tags: Mapping[str, str]
+    queries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CacheSnapshot:
     """The state of one cache as read from ARM under the lease.
 
@@ -195,6 +207,8 @@ class CacheSnapshot:
     # Inputs whose read failed (input name -> ARM's error, e.g. "403 AuthorizationFailed: ..."): they stay
     # None, so only the rules that need them report `unknown`; the engine audits each with ARM's error.
     read_errors: Mapping[str, str] = field(default_factory=dict)
+    # Scheduled query rules in the cache's subscription (scans only), None = not read.
+    log_alert_rules: tuple[LogAlertRule, ...] | None = None
 
     @property
     def properties(self) -> Mapping[str, Any]:

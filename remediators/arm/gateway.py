@@ -6,7 +6,7 @@ declares every ARM action those modules perform (`ACTIONS`, the least-privilege 
     polling   bounded long-running operations
     redis     Azure Cache for Redis (Microsoft.Cache/redis)
     enterprise  Azure Managed Redis (Microsoft.Cache/redisEnterprise)
-    monitor   diagnostic settings and metric alerts (Microsoft.Insights), for either kind
+    monitor   diagnostic settings, metric alerts, scheduled query rules (Microsoft.Insights), for either kind
     network   private DNS zone groups of private endpoints; subnet and NSG of an injected cache (Microsoft.Network)
 
 A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` and `apply`, registered in
@@ -15,6 +15,7 @@ A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from azure.core.credentials import TokenCredential
@@ -28,7 +29,8 @@ from .pipeline import ApplyResult, ArmSession
 __all__ = ["ApplyResult", "ArmError", "Gateway"]
 
 SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers",
-                             "metric_alerts", "private_dns_zone_groups", "network_security_group"})
+                             "metric_alerts", "private_dns_zone_groups", "network_security_group",
+                             "log_alert_rules"})
 
 
 class Service(Protocol):
@@ -72,7 +74,10 @@ class Gateway:
         """One GET of the cache plus only the inputs in `needs` (`SNAPSHOT_INPUTS`); inputs not read stay None
         (a rule that needs them reports `unknown`). Private DNS zone groups are read only for Approved
         connections of a cache whose public access is not already Disabled (nothing else uses them)."""
-        return self._service(cache).read(cache, needs)
+        snapshot = self._service(cache).read(cache, needs)
+        if "log_alert_rules" in needs:  # kind-independent: the subscription's log alert rules
+            snapshot = replace(snapshot, log_alert_rules=self.monitor.log_alert_rules(cache.subscription_id))
+        return snapshot
 
     def list_caches(self, scope: Scope) -> list[ResourceId]:
         """Every cache of every kind in a subscription or resource group, following nextLink; the first

@@ -1,5 +1,8 @@
 """Azure Monitor (`Microsoft.Insights`): diagnostic settings and their log categories on a cache or an Azure
-Managed Redis database, and metric alert rules in a cache's resource group.
+Managed Redis database, metric alert rules in a cache's resource group, and the scheduled query rules (log
+alerts) of a subscription for the auth-alerts rule. azure-mgmt-monitor 6.0.2 only knows the 2018-04-16 log
+alert shape; infra/ deploys 2023-12-01 rules (`criteria.allOf[].query`, `scopes`), so that list goes through the
+session's plain pipeline at the version infra deploys.
 
 Write bodies are raw JSON holding only what the step sets (a dict body: the SDK models would add nothing
 harmful here, but raw JSON keeps every write body reviewable)."""
@@ -11,7 +14,14 @@ from typing import Any
 
 from azure.mgmt.monitor import MonitorManagementClient
 
-from ..models import DiagnosticLog, DiagnosticSetting, MetricAlert, PutDiagnosticSetting, PutMetricAlert
+from ..models import (
+    DiagnosticLog,
+    DiagnosticSetting,
+    LogAlertRule,
+    MetricAlert,
+    PutDiagnosticSetting,
+    PutMetricAlert,
+)
 from ..resource_ids import ResourceId
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
 
@@ -26,7 +36,9 @@ ACTIONS = frozenset({
     "Microsoft.Insights/metricAlerts/read",
     "Microsoft.Insights/actionGroups/read",  # linked check on the action group a metric alert notifies
     "Microsoft.Insights/metricAlerts/write",
+    "Microsoft.Insights/scheduledQueryRules/read",  # auth-alerts
 })
+SCHEDULED_QUERY_RULES_API_VERSION = "2023-12-01"
 
 
 class Monitor:
@@ -37,6 +49,12 @@ class Monitor:
 
     def _client(self, subscription_id: str) -> MonitorManagementClient:
         return self.session.client(MonitorManagementClient, subscription_id)
+
+    def log_alert_rules(self, subscription_id: str) -> tuple[LogAlertRule, ...]:
+        """Every scheduled query rule in the subscription (auth-alerts checks which watch the workspace)."""
+        items = self.session.list(f"/subscriptions/{subscription_id}/providers/Microsoft.Insights/scheduledQueryRules",
+                                  SCHEDULED_QUERY_RULES_API_VERSION)
+        return tuple(log_alert_rule(i) for i in items)
 
     def read_diagnostics(
         self, target: str, subscription_id: str, needs: frozenset[str]
@@ -137,3 +155,21 @@ def _diagnostic_setting(item: Any) -> DiagnosticSetting:
         for log_ in (item.logs or ())
     )
     return DiagnosticSetting(name=str(item.name), workspace_id=item.workspace_id, logs=logs)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def log_alert_rule(item: Any) -> LogAlertRule:
+    """A scheduled query rule list item as the auth-alerts rule reads it."""
+    props = item.get("properties") or {}
+    criteria = (props.get("criteria") or {}).get("allOf") or []
+    tags = item.get("tags") if isinstance(item.get("tags"), dict) else {}
+    return LogAlertRule(
+        id=str(item.get("id", "")),
+        scopes=_strings(props.get("scopes")),
+        enabled=props.get("enabled") is True,
+        tags={str(k): str(v) for k, v in (tags or {}).items()},
+        queries=tuple(str(c.get("query")) for c in criteria if isinstance(c, dict) and c.get("query")),
+    )

@@ -56,6 +56,7 @@ def settings_defaults(
     if workspace_id:
         out["diagnostic-logs"] = {"workspaceId": workspace_id}
         out["amr-diagnostic-logs"] = {"workspaceId": workspace_id}
+        out["auth-alerts"] = {"workspaceId": workspace_id}
     if action_group_id:
         out["metric-alerts"] = {"actionGroupId": action_group_id}
     return out

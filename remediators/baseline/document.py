@@ -38,6 +38,7 @@ EXEMPTION_DATE_ZONE = ZoneInfo("Europe/London")  # a bare date is valid to the e
 _ARM_ID_PARAMS = {
     ("diagnostic-logs", "workspaceId"): "/providers/microsoft.operationalinsights/workspaces/",
     ("amr-diagnostic-logs", "workspaceId"): "/providers/microsoft.operationalinsights/workspaces/",
+    ("auth-alerts", "workspaceId"): "/providers/microsoft.operationalinsights/workspaces/",
     ("metric-alerts", "actionGroupId"): "/providers/microsoft.insights/actiongroups/",
 }
 

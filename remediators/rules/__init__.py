@@ -36,6 +36,7 @@ RULE_MODULES: tuple[str, ...] = (
     "key_expiry",
     "redis.redis_version",
     "redis.nsg",
+    "auth_alerts",
 )
 
 

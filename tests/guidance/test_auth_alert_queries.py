@@ -138,3 +138,57 @@ def test_sample_rows_refuse_undocumented_columns() -> None:
     with pytest.raises(KeyError):
         row("REDConnectionEvents", EventStatusCode=0)
 
+# ---------------------------------------------------------------------------------------------- the rule
+
+from remediators.models import CacheSnapshot, LogAlertRule, ManualFix, Status  # noqa: E402
+from remediators.resource_ids import parse_cache_id  # noqa: E402
+from remediators.rules import rule_by_id  # noqa: E402
+from remediators.rules.base import RuleContext  # noqa: E402
+
+SUB = "11111111-2222-3333-4444-555555555555"
+WS = f"/subscriptions/{SUB}/resourceGroups/rg-ops/providers/Microsoft.OperationalInsights/workspaces/ws1"
+ACR_ID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/Redis/cache1"
+AMR_ID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/redisEnterprise/amr1"
+
+
+def deployed_rules(ranges: list[str] | None = None, **overrides: Any) -> tuple[LogAlertRule, ...]:
+    """What the module deploys, as the gateway would read it back."""
+    return tuple(
+        LogAlertRule(id=f"/x/alert-warden-{d}", scopes=(overrides.get("scope", WS.upper()),),
+                     enabled=overrides.get("enabled", True), tags={"Warden-Detection": d}, queries=(q,))
+        for d, q in deployed_queries(ranges=ranges).items()
+    )
+
+
+def judge(cache_id: str, rules: tuple[LogAlertRule, ...] | None, **params: Any):
+    snap = CacheSnapshot(cache_id=parse_cache_id(cache_id), resource={"id": cache_id, "properties": {}},
+                         log_alert_rules=rules)
+    return rule_by_id("auth-alerts").evaluate(snap, RuleContext(params={"workspaceId": WS, **params}))
+
+
+@pytest.mark.parametrize("cache_id", [ACR_ID, AMR_ID])
+def test_what_infra_deploys_satisfies_the_rule(cache_id: str) -> None:
+    assert judge(cache_id, deployed_rules()).status is Status.COMPLIANT
+    both = deployed_rules(ranges=["10.0.0.0/8"])
+    assert judge(cache_id, both, expectUnexpectedClientAlerts=True).status is Status.COMPLIANT
+    v = judge(cache_id, deployed_rules(), expectUnexpectedClientAlerts=True)
+    assert v.status is Status.NON_COMPLIANT and "unexpected-client" in v.reason
+
+
+@pytest.mark.parametrize("overrides", [{"enabled": False}, {"scope": WS.replace("ws1", "other")}])
+def test_disabled_or_elsewhere_alerts_do_not_count(overrides: dict[str, Any]) -> None:
+    v = judge(ACR_ID, deployed_rules(**overrides))
+    assert v.status is Status.NON_COMPLIANT and isinstance(v.remediation, ManualFix)
+    assert "acr-failed-entra-auth" in v.reason
+
+
+def test_a_tag_on_a_query_over_another_table_does_not_count() -> None:
+    fake = (LogAlertRule("/x/y", (WS,), True, {"warden-detection": "acr-failed-entra-auth"}, ("AzureActivity",)),)
+    assert judge(ACR_ID, fake).status is Status.NON_COMPLIANT
+
+
+def test_unread_skipped_and_unconfigured() -> None:
+    assert judge(ACR_ID, None).status is Status.UNKNOWN
+    snap = CacheSnapshot(cache_id=parse_cache_id(ACR_ID), resource={}, skipped_inputs=frozenset({"log_alert_rules"}))
+    assert rule_by_id("auth-alerts").evaluate(snap, RuleContext()).status is Status.NOT_APPLICABLE
+    assert judge(ACR_ID, (), workspaceId="").status is Status.NON_COMPLIANT

@@ -27,7 +27,7 @@ CACHE_ID = re.compile(
 
 # Keys beside `properties` that are not part of the cache's GET body: children, related resources, knobs.
 CHILD_KEYS = ("firewallRules", "diagnosticSettings", "linkedServers", "privateDnsZoneGroups", "metricAlerts",
-              "networkSecurityGroup", "scheduledQueryRules", "x-emulator")
+              "networkSecurityGroup", "scheduledQueryRules", "policyStates", "x-emulator")
 
 
 class FleetError(ValueError):
@@ -50,6 +50,7 @@ class CacheSeed:
     metric_alerts: tuple[Mapping[str, Any], ...] = ()
     network_security_group: Mapping[str, Any] | None = None  # the NSG on properties.subnetId, if any
     scheduled_query_rules: tuple[Mapping[str, Any], ...] = ()  # log alert rules in the entry's subscription
+    policy_states: tuple[Mapping[str, Any], ...] = ()  # Azure Policy's latest states for this cache
 
 
 def _schema() -> dict[str, Any]:
@@ -127,6 +128,7 @@ def load_fleet(source: str | Path | Sequence[Mapping[str, Any]]) -> list[CacheSe
                 metric_alerts=tuple(entry.get("metricAlerts", ())),
                 network_security_group=entry.get("networkSecurityGroup"),
                 scheduled_query_rules=tuple(entry.get("scheduledQueryRules", ())),
+                policy_states=tuple(entry.get("policyStates", ())),
             )
         )
     return seeds

@@ -17,7 +17,7 @@ from .calls import Call, Reply
 from .diagnostics_api import DiagnosticsApi
 from .errors import ArmHttpError
 from .log_alerts_api import API_VERSION as LOG_ALERTS_API_VERSION
-from .log_alerts_api import LogAlertsApi
+from .log_alerts_api import POLICY_STATES_API_VERSION, LogAlertsApi
 from .network_api import API_VERSION as NETWORK_API_VERSION
 from .network_api import SDK_API_VERSION as NETWORK_SDK_API_VERSION
 from .network_api import NetworkApi
@@ -90,6 +90,11 @@ class Router:
             Route(_compile(_SUB + r"/providers/Microsoft\.Insights/scheduledQueryRules"),
                   {"GET": LogAlertsApi(redis.store).list_by_subscription}, (LOG_ALERTS_API_VERSION,),
                   "scheduledQueryRules"),
+            Route(_compile(r"(?P<resource>" + _RG.replace("(?P<sub>", "(?:").replace("(?P<rg>", "(?:")
+                           + r"/providers/Microsoft\.Cache/(?:Redis|redisEnterprise)/[^/]+)"
+                           r"/providers/Microsoft\.PolicyInsights/policyStates/latest/queryResults"),
+                  {"POST": LogAlertsApi(redis.store).policy_states}, (POLICY_STATES_API_VERSION,),
+                  "policyStates"),
             Route(_compile(_SUBNET), {"GET": network.get_subnet}, (NETWORK_SDK_API_VERSION,),
                   "virtualNetworks/subnets"),
             Route(_compile(_NSG), {"GET": network.get_nsg}, (NETWORK_SDK_API_VERSION,), "networkSecurityGroups"),

@@ -109,6 +109,7 @@ class Store:
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     network_security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     scheduled_query_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased id -> body
+    policy_states: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # lower-cased cache id -> rows
 
     def load(self, seeds: Iterable[CacheSeed]) -> None:
         with self.lock:
@@ -182,6 +183,8 @@ class Store:
                 nsg.setdefault("type", "Microsoft.Network/networkSecurityGroups")
                 nsg["properties"].setdefault("provisioningState", "Succeeded")
                 self.network_security_groups[str(nsg["id"]).lower()] = nsg
+            if seed.policy_states:
+                self.policy_states[state.id.lower()] = [copy.deepcopy(dict(r)) for r in seed.policy_states]
             for rule in seed.scheduled_query_rules:
                 self.scheduled_query_rules[str(rule["id"]).lower()] = {
                     "type": "Microsoft.Insights/scheduledQueryRules", "name": str(rule["id"]).rsplit("/", 1)[-1],

@@ -180,6 +180,8 @@ var remediatorActions = [
   'Microsoft.Network/networkSecurityGroups/read'
   // auth-alerts: the scheduled query rules that watch the cache-logs workspace (remediators/arm/monitor.py).
   'Microsoft.Insights/scheduledQueryRules/read'
+  // azure-policy: each cache's Azure Policy compliance state (POST policyStates/latest/queryResults).
+  'Microsoft.PolicyInsights/policyStates/queryResults/action'
 ]
 
 // ARM's linked check when a diagnostic setting names a workspace as its destination. It would also let the

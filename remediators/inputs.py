@@ -20,7 +20,7 @@ from .rules.key_expiry import RULE_ID as KEY_EXPIRY
 from .rules.redis.public_network_access import RULE_ID as PUBLIC_NETWORK_ACCESS
 from .workitem import WorkItem
 
-SCAN_ONLY_INPUTS = frozenset({"metric_alerts", "key_expiry", "log_alert_rules"})
+SCAN_ONLY_INPUTS = frozenset({"metric_alerts", "key_expiry", "log_alert_rules", "policy_states"})
 OPT_IN_INPUTS = {"key_expiry": KEY_EXPIRY}
 REMEDIATION_EVIDENCE = {"private_dns_zone_groups": PUBLIC_NETWORK_ACCESS}
 

@@ -170,6 +170,15 @@ class LogAlertRule:
 
 
 @dataclass(frozen=True)
+class PolicyState:
+    """One Azure Policy assignment's latest verdict on a cache (Microsoft.PolicyInsights policyStates)."""
+
+    assignment_id: str
+    definition_id: str
+    compliance_state: str  # Compliant | NonCompliant | Conflict | Exempt | Unknown ...
+
+
+@dataclass(frozen=True)
 class CacheSnapshot:
     """The state of one cache as read from ARM under the lease.
 
@@ -209,6 +218,8 @@ class CacheSnapshot:
     read_errors: Mapping[str, str] = field(default_factory=dict)
     # Scheduled query rules in the cache's subscription (scans only), None = not read.
     log_alert_rules: tuple[LogAlertRule, ...] | None = None
+    # Azure Policy's latest compliance states for the cache (scans only), None = not read.
+    policy_states: tuple[PolicyState, ...] | None = None
 
     @property
     def properties(self) -> Mapping[str, Any]:

@@ -7,6 +7,7 @@ declares every ARM action those modules perform (`ACTIONS`, the least-privilege 
     redis     Azure Cache for Redis (Microsoft.Cache/redis)
     enterprise  Azure Managed Redis (Microsoft.Cache/redisEnterprise)
     monitor   diagnostic settings, metric alerts, scheduled query rules (Microsoft.Insights), for either kind
+    policy    Azure Policy compliance states of a cache (Microsoft.PolicyInsights)
     network   private DNS zone groups of private endpoints; subnet and NSG of an injected cache (Microsoft.Network)
 
 A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` and `apply`, registered in
@@ -22,7 +23,7 @@ from azure.core.credentials import TokenCredential
 
 from ..models import Actor, CacheSnapshot, Step
 from ..resource_ids import CacheKind, ResourceId, Scope
-from . import enterprise, monitor, network, polling, redis
+from . import enterprise, monitor, network, policy, polling, redis
 from .errors import ArmError
 from .pipeline import ApplyResult, ArmSession
 
@@ -30,7 +31,7 @@ __all__ = ["ApplyResult", "ArmError", "Gateway"]
 
 SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnostic_categories", "linked_servers",
                              "metric_alerts", "private_dns_zone_groups", "network_security_group",
-                             "log_alert_rules"})
+                             "log_alert_rules", "policy_states"})
 
 
 class Service(Protocol):
@@ -47,7 +48,7 @@ class Gateway:
     """Reads and writes one cache at a time through the Azure SDK; every failure is an `ArmError`."""
 
     ACTIONS: ClassVar[frozenset[str]] = (
-        redis.ACTIONS | enterprise.ACTIONS | monitor.ACTIONS | network.ACTIONS | polling.ACTIONS
+        redis.ACTIONS | enterprise.ACTIONS | monitor.ACTIONS | network.ACTIONS | policy.ACTIONS | polling.ACTIONS
     )
 
     def __init__(self, arm_endpoint: str, credential: TokenCredential, **options: float) -> None:
@@ -56,6 +57,7 @@ class Gateway:
         self.session = ArmSession(arm_endpoint, credential, **options)  # type: ignore[arg-type]
         self.monitor = monitor.Monitor(self.session)
         self.network = network.Network(self.session)
+        self.policy = policy.PolicyStates(self.session)
         self.services: dict[CacheKind, Service] = {
             redis.RedisCaches.KIND: redis.RedisCaches(self.session, self.monitor, self.network),
             enterprise.EnterpriseClusters.KIND: enterprise.EnterpriseClusters(self.session, self.monitor,
@@ -77,6 +79,8 @@ class Gateway:
         snapshot = self._service(cache).read(cache, needs)
         if "log_alert_rules" in needs:  # kind-independent: the subscription's log alert rules
             snapshot = replace(snapshot, log_alert_rules=self.monitor.log_alert_rules(cache.subscription_id))
+        if "policy_states" in needs:  # kind-independent: Azure Policy's verdicts on the cache
+            snapshot = replace(snapshot, policy_states=self.policy.states(cache))
         return snapshot
 
     def list_caches(self, scope: Scope) -> list[ResourceId]:

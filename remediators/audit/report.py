@@ -32,6 +32,7 @@ OPEN_KINDS = frozenset(
      "manual-action-required"}
 )
 CLOSED_STATUSES = frozenset({"compliant", "not_applicable", "exempt"})
+AZURE_POLICY_RULE = "azure-policy"  # remediators/rules/azure_policy.py; its `before` is the policy states
 
 
 @dataclass
@@ -54,6 +55,8 @@ class CachePosture:
     assessed: bool = False  # an `evaluated` or `detected` record exists: the baseline was applied to it
     last_assessed: str | None = None
     location: str | None = None  # the region, from `evaluated` records
+    # Azure Policy's verdicts as the last azure-policy record carried them (None: none recorded)
+    azure_policy: list[dict[str, Any]] | None = None
 
     @property
     def assessment(self) -> str:
@@ -106,6 +109,8 @@ class PostureBuilder:
             cache.last_remediation = when
         if not isinstance(rule, str):
             return
+        if rule == AZURE_POLICY_RULE and kind == "detected" and isinstance(r.get("before"), list):
+            cache.azure_policy = [dict(s) for s in r["before"] if isinstance(s, Mapping)]
         open_now = (kind == "detected" and r.get("finding_status") not in CLOSED_STATUSES) or kind in OPEN_KINDS
         if open_now:
             previous = cache.findings.get(rule)
@@ -127,6 +132,13 @@ def posture(records: Iterable[Mapping[str, Any]]) -> list[CachePosture]:
     for r in sorted(records, key=lambda x: str(x.get("time", ""))):
         builder.add(r)
     return builder.result()
+
+
+def policy_compliance(records: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per cache id, Azure Policy's latest recorded verdicts ({assignment, definition, state}), for the
+    report and the monthly pack to show beside the warden's own findings. Only caches with a recorded
+    azure-policy finding appear (one is recorded when an assignment reports it non-compliant)."""
+    return {c.cache_id: c.azure_policy for c in posture(records) if c.azure_policy is not None}
 
 
 def _expired(expires: Any, now: datetime) -> bool | None:
@@ -160,6 +172,7 @@ def as_json(caches: list[CachePosture], now: datetime) -> dict[str, Any]:
             "last_remediation": c.last_remediation,
             "last_remediation_london": maybe_london(c.last_remediation) if c.last_remediation else None,
             "retirement": _retirement(c),
+            "azure_policy": c.azure_policy,
         })
     return {"generated": format_utc(now), "generated_london": maybe_london(format_utc(now)), "caches": out}
 

@@ -37,6 +37,7 @@ RULE_MODULES: tuple[str, ...] = (
     "redis.redis_version",
     "redis.nsg",
     "auth_alerts",
+    "azure_policy",
 )
 
 

@@ -26,6 +26,7 @@ SnapshotInput = Literal[
     "private_dns_zone_groups",  # per approved private endpoint: its privateDnsZoneGroups (Microsoft.Network)
     "access_policy_assignments",  # Azure Managed Redis: Entra access policy assignments on a database
     "network_security_group",  # VNet-injected caches: the NSG on properties.subnetId (Microsoft.Network)
+    "policy_states",  # Azure Policy compliance of the cache (Microsoft.PolicyInsights), scans only
     "log_alert_rules",  # scheduled query rules in the cache's subscription (scans only)
     "key_expiry",  # data plane: a bounded SCAN + PTTL sample (remediators/dataplane), opted-in scopes only
 ]

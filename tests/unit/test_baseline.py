@@ -465,7 +465,7 @@ def test_needs_follow_enabled_rules_and_kind():
     assert "metric_alerts" in trimmed
     assert full.needs(CacheKind.REDIS_ENTERPRISE) == frozenset(  # the Azure Managed Redis rules (issue 7)
         {"linked_servers", "diagnostic_settings", "diagnostic_categories", "private_dns_zone_groups",
-         "access_policy_assignments", "key_expiry", "log_alert_rules"})
+         "access_policy_assignments", "key_expiry", "log_alert_rules", "policy_states"})
 
 
 # ---------------------------------------------------------------------------------------------- defaults, diff

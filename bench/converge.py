@@ -75,7 +75,7 @@ def run(workdir: Path, timeout: float) -> dict[str, Any]:
         "converged": idle and not any(left.values()),
         "writes_left": {k: v for k, v in left.items() if v},
         "arm_calls": len(calls),
-        "arm_writes": sum(1 for c in calls if c["method"] != "GET"),
+        "arm_writes": sum(1 for c in calls if c["method"] in ("PUT", "PATCH", "DELETE")),
         # Each reconcile sends one correlation id; LRO status polls (operationResults) are not reconciles.
         "reconciles": len({c["correlation_id"] for c in calls if not _is_poll(c["path"])}),
         "lro_polls": sum(1 for c in calls if _is_poll(c["path"])),

@@ -156,7 +156,8 @@ def main() -> int:
         ]
         print_table(["time (London)", "cache", "rule", "before -> after", "who", "outcome"], rows)
         own = [r for r in records if r["kind"] == "ignored-event" and "own write" in (r.get("detail") or "")]
-        writes = [c for c in calls if c["caller"].get("appid") == WARDEN_CLIENT_ID and c["method"] != "GET"]
+        writes = [c for c in calls if c["caller"].get("appid") == WARDEN_CLIENT_ID
+                  and c["method"] in ("PUT", "PATCH", "DELETE")]  # a POST is the policy-states query, a read
         print(f"\n   {len(own)} of our own writes came back as events and were dropped before any ARM call;"
               f" {len(writes)} ARM writes in all.")
         print_guidance_findings(records)

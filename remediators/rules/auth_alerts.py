@@ -19,6 +19,7 @@ from ..models import CacheSnapshot, Effect, LogAlertRule, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
 from .common import manual
+from .frameworks import MONITORING
 
 RULE_ID = "auth-alerts"
 
@@ -32,6 +33,7 @@ METADATA = RuleMetadata(
     ),
     resource_types=(CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE),
     default_effect=Effect.AUDIT,
+    frameworks=MONITORING,
     remediation_kind="manual",
     remediation=(
         "Deploy infra/modules/auth-alerts.bicep (part of azd up) for the workspace, or create scheduled query "

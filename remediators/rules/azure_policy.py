@@ -14,6 +14,7 @@ from ..models import CacheSnapshot, Effect, Severity, Status
 from ..resource_ids import CacheKind
 from .base import RuleContext, RuleMetadata, Verdict
 from .common import manual
+from .frameworks import MONITORING
 
 RULE_ID = "azure-policy"
 _OK = {"compliant", "exempt"}
@@ -28,6 +29,7 @@ METADATA = RuleMetadata(
     ),
     resource_types=(CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE),
     default_effect=Effect.AUDIT,
+    frameworks=MONITORING,
     remediation_kind="manual",
     remediation="Review the non-compliant assignments; the warden's own rules fix the properties they audit.",
     what_could_break="Nothing: detect only (one Policy Insights query per cache in scans).",

@@ -2,11 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PY_STAMP := $(VENV)/.installed
-NODE_STAMP := node_modules/.installed
+# Stamps are named by a hash of what they install, not dated: a .venv or node_modules carried over from
+# another checkout (a CI cache, a copied tree) whose files are newer than ours would otherwise pass for
+# current while missing packages added since (CI once failed on `No module named 'azure.mgmt.network'`).
+digest = $(shell cat $(1) | sha256sum | cut -c1-16)
+PY_STAMP := $(VENV)/.installed-$(call digest,requirements.txt requirements-dev.txt)
+NODE_STAMP := node_modules/.installed-$(call digest,package.json)
 # checkov pins packaging<24 while pytest 9 needs >=24, so it lives in its own venv inside .venv/.
 CHECKOV_VENV := $(VENV)/checkov
-CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(call digest,infra/requirements-checkov.txt)
 
 .PHONY: demo test lint bench deps system-deps clean
 
@@ -23,15 +27,18 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	rm -f $(dir $@).installed*
 	touch $@
 
 $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	rm -f $(dir $@).installed*
 	touch $@
 
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
+	rm -f $(dir $@).installed*
 	touch $@
 
 demo: deps

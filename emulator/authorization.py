@@ -15,7 +15,9 @@ emulator can map a request to must also be in Microsoft's published operations l
 
 Refusals are ARM's: 403 `AuthorizationFailed` with the message ARM writes (quoted in
 microsoft/azure-tools-for-java#4737; tests/conformance/fixtures/authorization_failed.json), and 403
-`LinkedAuthorizationFailed` for a linked check (wording from memory of ARM answers, marked in the README).
+`LinkedAuthorizationFailed` for a linked check, worded as ARM words it (quoted in Azure/aad-pod-identity#613,
+several linked scopes joined by ',' as in Azure/aad-pod-identity#339;
+tests/conformance/fixtures/linked_authorization_failed.json).
 """
 
 from __future__ import annotations
@@ -90,9 +92,12 @@ class Authorization:
         for check in primary:
             if not self.allows(check.action, check.scope):
                 raise authorization_failed(client, object_id, check.action, check.scope)
-        for check in checks:
-            if check.linked and not self.allows(check.action, check.scope):
-                raise linked_authorization_failed(client, object_id, primary[0], check)
+        refused = [c for c in checks if c.linked and not self.allows(c.action, c.scope)]
+        if refused:
+            # ARM names one linked action and every scope it was refused on, joined by ','.
+            action = refused[0].action
+            scopes = [c.scope for c in refused if c.action == action]
+            raise linked_authorization_failed(client, object_id, primary[0], action, scopes)
 
 
 def operation_for(method: str, path: str) -> str:
@@ -168,13 +173,13 @@ def authorization_failed(client: str, object_id: str, action: str, scope: str) -
     )
 
 
-def linked_authorization_failed(client: str, object_id: str, primary: Check, linked: Check) -> ArmHttpError:
+def linked_authorization_failed(client: str, object_id: str, primary: Check, action: str,
+                                scopes: Iterable[str]) -> ArmHttpError:
     return ArmHttpError(
         403, "LinkedAuthorizationFailed",
         f"The client '{client}' with object id '{object_id}' has permission to perform action "
         f"'{primary.action}' on scope '{primary.scope}'; however, it does not have permission to perform "
-        f"action(s) '{linked.action}' on the linked scope(s) '{linked.scope}' (respectively) or the linked "
-        "scope(s) are invalid.",
+        f"action '{action}' on the linked scope(s) '{','.join(scopes)}' or the linked scope(s) are invalid.",
     )
 
 

@@ -148,9 +148,12 @@ def preset(name: str, *, resource_id: str, method: str, subscription_id: str, re
     if name == "linkedAuthorizationFailed":
         return Injection(
             "error", tag, 403, "LinkedAuthorizationFailed",
+            # Opening as Azure/OpenShift#41 quotes it (no client named), the rest as Azure/aad-pod-identity#613.
             "The client has permission to perform action 'Microsoft.Cache/redis/write' on scope "
-            f"'{resource_id}'; however, it does not have permission to perform action(s) "
-            "'Microsoft.Network/virtualNetworks/subnets/join/action' on the linked scope(s).",
+            f"'{resource_id}'; however, it does not have permission to perform action "
+            "'Microsoft.Network/virtualNetworks/subnets/join/action' on the linked scope(s) "
+            f"'{resource_id.split('/providers/', 1)[0]}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/"
+            "default' or the linked scope(s) are invalid.",
         )
     if name == "reset":
         return Injection("reset", tag)

@@ -12,6 +12,7 @@ import pytest
 from azure.identity import ManagedIdentityCredential
 
 from emulator.authorization import Authorization, load_grants
+from emulator.errors import ArmHttpError
 from emulator.principals import JANE, SUBSCRIPTION_ID
 from emulator.testing import RawArm, cache_id, running_emulator, sample_cache
 from remediators.arm.errors import ArmError
@@ -22,6 +23,8 @@ from remediators.resource_ids import parse_cache_id
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = json.loads((ROOT / "tests/conformance/fixtures/authorization_failed.json").read_text(encoding="utf-8"))
 ARM_MESSAGE = re.compile(FIXTURE["message_pattern"])
+LINKED = json.loads((ROOT / "tests/conformance/fixtures/linked_authorization_failed.json").read_text(encoding="utf-8"))
+ARM_LINKED_MESSAGE = re.compile(LINKED["message_pattern"])
 WORKSPACE = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-ops/providers/"
              "Microsoft.OperationalInsights/workspaces/law-ops")
 
@@ -34,6 +37,11 @@ def _patch() -> PatchCache:
 def test_the_recorded_message_matches_the_pattern_the_emulator_is_held_to() -> None:
     [exchange] = FIXTURE["exchanges"]
     assert ARM_MESSAGE.match(exchange["response"]["body"]["error"]["message"])
+
+
+def test_the_recorded_linked_message_matches_the_pattern_the_emulator_is_held_to() -> None:
+    [exchange] = LINKED["exchanges"]
+    assert ARM_LINKED_MESSAGE.match(exchange["response"]["body"]["error"]["message"])
 
 
 def test_an_action_outside_the_role_is_refused_with_arms_authorization_failed() -> None:
@@ -89,7 +97,27 @@ def test_a_diagnostic_setting_needs_the_linked_permission_on_its_workspace() -> 
     with running_emulator([sample_cache("c1")], authorization=roles) as server:
         resp = RawArm(server).request("PUT", path, body=body, api_version="2021-05-01-preview")
         assert resp.status_code == 403 and resp.json()["error"]["code"] == "LinkedAuthorizationFailed"
-        assert WORKSPACE in resp.json()["error"]["message"]
+        match = ARM_LINKED_MESSAGE.match(resp.json()["error"]["message"])
+        assert match is not None, resp.json()["error"]["message"]
+        assert match["action"] == "Microsoft.Insights/diagnosticSettings/write" and match["scope"] == path
+        assert match["linked_action"] == "Microsoft.OperationalInsights/workspaces/sharedKeys/action"
+        assert match["linked_scopes"] == WORKSPACE
+
+
+def test_every_refused_linked_scope_is_named_joined_by_commas_as_arm_does() -> None:
+    groups = [f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-ops/providers/microsoft.insights/actionGroups/{g}"
+              for g in ("ops", "oncall")]
+    alert = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-payments/providers/"
+             "Microsoft.Insights/metricAlerts/load")
+    body = {"properties": {"actions": [{"actionGroupId": g} for g in groups]}}
+    roles = Authorization.from_infra().without("Microsoft.Insights/actionGroups/read")
+    with pytest.raises(ArmHttpError) as info:
+        roles.authorize("PUT", alert, body, "warden", "00000000-0000-0000-0000-0000000000aa")
+    assert info.value.status == 403 and info.value.code == "LinkedAuthorizationFailed"
+    match = ARM_LINKED_MESSAGE.match(info.value.message)
+    assert match is not None, info.value.message
+    assert match["linked_action"] == "Microsoft.Insights/actionGroups/read"
+    assert match["linked_scopes"] == ",".join(groups) and match["scope"] == alert
 
 
 def test_the_workspace_permission_is_granted_on_workspaces_only() -> None:

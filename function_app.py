@@ -22,6 +22,9 @@ WORK_POISON_QUEUE = f"{WORK_QUEUE}-poison"
 # NCRONTAB with seconds; Linux plans (Flex Consumption) evaluate it in UTC.
 NIGHTLY_SCHEDULE = "0 0 2 * * *"
 HOURLY_SCHEDULE = "0 5 * * * *"
+# 01:30 UTC on the 1st: after the London month has ended (00:00 UTC in GMT, 23:00 UTC the day before in BST)
+# and the 01:05 checkpoint, before the 02:00 scan.
+MONTHLY_PACK_SCHEDULE = "0 30 1 1 * *"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -101,3 +104,12 @@ def hourly_checkpoint(timer: func.TimerRequest) -> None:
 @app.timer_trigger(schedule=NIGHTLY_SCHEDULE, arg_name="timer", run_on_startup=False)
 def nightly_scan(timer: func.TimerRequest) -> None:
     triggers.on_timer(past_due=timer.past_due)
+
+
+@app.function_name("monthly_assessment_pack")
+# Timer triggers are retried only by a retry policy; a failed publish is audited first (triggers.on_pack_timer).
+@app.retry(strategy="exponential_backoff", max_retry_count="5", minimum_interval="00:01:00",
+           maximum_interval="00:15:00")
+@app.timer_trigger(schedule=MONTHLY_PACK_SCHEDULE, arg_name="timer", run_on_startup=False)
+def monthly_assessment_pack(timer: func.TimerRequest) -> None:
+    triggers.on_pack_timer()

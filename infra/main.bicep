@@ -58,6 +58,9 @@ param deployerPrincipalId string = ''
 @description('Set by the post-provision hook once it has locked the audit retention policies (WORM): a locked policy is not declared again, because ARM refuses to update it.')
 param auditPolicyLocked bool = false
 
+@description('Set by the post-provision hook once it has locked the retention policy of the monthly assessment pack container (kept apart from auditPolicyLocked so a deployment locked before that container existed still declares its policy once).')
+param packPolicyLocked bool = false
+
 @description('Signing key expiry (Unix time). Default: two years from the first deployment; an existing key is never changed by a redeployment.')
 param signingKeyExpiry int = dateTimeToEpoch(dateTimeAdd(utcNow(), 'P2Y'))
 
@@ -139,6 +142,7 @@ module storage 'modules/storage.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     auditRetentionDays: auditRetentionDays
     auditPolicyLocked: auditPolicyLocked
+    packPolicyLocked: packPolicyLocked
     appPrincipalId: identity.outputs.principalId
   }
 }
@@ -317,6 +321,7 @@ module functionApp 'modules/functionapp.bicep' = {
     actionGroupId: monitoring.outputs.actionGroupId
     auditContainer: storage.outputs.auditContainer
     checkpointContainer: storage.outputs.checkpointContainer
+    packContainer: storage.outputs.packContainer
     logsIngestionEndpoint: auditLogs.outputs.logsIngestionEndpoint
     auditRuleImmutableId: auditLogs.outputs.auditRuleImmutableId
   }
@@ -383,6 +388,7 @@ output WARDEN_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output WARDEN_STORAGE_ACCOUNT string = storage.outputs.name
 output WARDEN_AUDIT_CONTAINER string = storage.outputs.auditContainer
 output WARDEN_CHECKPOINT_CONTAINER string = storage.outputs.checkpointContainer
+output WARDEN_PACK_CONTAINER string = storage.outputs.packContainer
 output WARDEN_SIGNING_KEY string = keyVault.outputs.keyIdWithVersion
 output WARDEN_KEY_VAULT_NAME string = keyVault.outputs.vaultName
 output WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspaceForCacheLogs

@@ -68,6 +68,8 @@ class Settings:
     storage: StorageSettings | None = None
     audit_container: str = "audit"
     checkpoint_container: str = "audit-checkpoints"
+    # The monthly assessment packs (WORM, block blobs created once): remediators/reporting/publish.py
+    pack_container: str = "audit-packs"
     audit_file: str | None = None
     signing_key: str | None = None
     log_analytics_workspace_id: str | None = None
@@ -99,6 +101,7 @@ class Settings:
             storage=_storage(env, required=require_storage),
             audit_container=_container(env, "WARDEN_AUDIT_CONTAINER", "audit"),
             checkpoint_container=_container(env, "WARDEN_CHECKPOINT_CONTAINER", "audit-checkpoints"),
+            pack_container=_container(env, "WARDEN_PACK_CONTAINER", "audit-packs"),
             audit_file=_optional(env.get("WARDEN_AUDIT_FILE")),
             signing_key=_optional(env.get("WARDEN_SIGNING_KEY")),
             log_analytics_workspace_id=_arm_id(

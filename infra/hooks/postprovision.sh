@@ -1,6 +1,6 @@
 #!/bin/sh
 # azd postprovision hook (azure.yaml). Two jobs, both idempotent:
-#  1. LOCK the time-based retention policies on the audit and checkpoint containers. An unlocked policy can
+#  1. LOCK the time-based retention policies on the audit, checkpoint and assessment pack containers. An unlocked policy can
 #     be deleted by anyone with write access to the account, so it is not WORM. Locking is IRREVERSIBLE: a
 #     locked policy cannot be removed or shortened (only extended), and the storage account cannot be
 #     deleted while it holds blobs still under retention. Set WARDEN_AUDIT_LOCK=false in the azd environment
@@ -9,7 +9,7 @@
 #     remediators.audit.signing.key_fingerprint computes it) and store it in the azd environment as
 #     WARDEN_SIGNING_KEY_FINGERPRINT. Bicep cannot compute it: ARM does not return a key's public half.
 # Inputs are the deployment outputs azd exports: AZURE_RESOURCE_GROUP, WARDEN_STORAGE_ACCOUNT,
-# WARDEN_AUDIT_CONTAINER, WARDEN_CHECKPOINT_CONTAINER, WARDEN_SIGNING_KEY.
+# WARDEN_AUDIT_CONTAINER, WARDEN_CHECKPOINT_CONTAINER, WARDEN_PACK_CONTAINER, WARDEN_SIGNING_KEY.
 set -eu
 
 : "${AZURE_RESOURCE_GROUP:?missing deployment output AZURE_RESOURCE_GROUP}"
@@ -17,6 +17,7 @@ set -eu
 : "${WARDEN_SIGNING_KEY:?missing deployment output WARDEN_SIGNING_KEY}"
 AUDIT="${WARDEN_AUDIT_CONTAINER:-audit}"
 CHECKPOINTS="${WARDEN_CHECKPOINT_CONTAINER:-audit-checkpoints}"
+PACKS="${WARDEN_PACK_CONTAINER:-audit-packs}"
 
 lock_policy() {
     container="$1"
@@ -48,10 +49,14 @@ if [ "${WARDEN_AUDIT_LOCK:-true}" = "false" ]; then
 else
     lock_policy "$AUDIT"
     lock_policy "$CHECKPOINTS"
+    lock_policy "$PACKS"
     # ARM refuses a PUT of a locked immutability policy, so the next `azd provision` must not declare it:
-    # main.parameters.json passes this to main.bicep as auditPolicyLocked (storage.bicep then skips both).
+    # main.parameters.json passes these to main.bicep as auditPolicyLocked (storage.bicep then skips the
+    # audit and checkpoint policies) and packPolicyLocked (the pack container's). Two flags, because a
+    # deployment locked before the pack container existed has the first set and must still create the second.
     if command -v azd >/dev/null 2>&1; then
         azd env set WARDEN_AUDIT_POLICY_LOCKED true
+        azd env set WARDEN_PACK_POLICY_LOCKED true
     fi
 fi
 

@@ -19,6 +19,8 @@ param cacheLogsWorkspaceId string
 param actionGroupId string
 param auditContainer string
 param checkpointContainer string
+@description('The WORM container the monthly assessment pack is published to (storage.bicep).')
+param packContainer string
 param logsIngestionEndpoint string
 param auditRuleImmutableId string
 
@@ -109,6 +111,11 @@ var baseSettings = [
   {
     name: 'WARDEN_CHECKPOINT_CONTAINER'
     value: checkpointContainer
+  }
+  {
+    // the monthly assessment pack (function monthly_assessment_pack; remediators/reporting/publish.py)
+    name: 'WARDEN_PACK_CONTAINER'
+    value: packContainer
   }
   {
     // audit records as typed rows in RedisWardenAudit_CL (remediators/audit/log_ingestion.py)

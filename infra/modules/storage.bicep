@@ -1,5 +1,5 @@
-// The app's storage: queues, leases, the state table, the WORM audit containers and the Event Grid
-// dead-letter container. Entra ID only: shared keys are off, so no connection string exists to leak.
+// The app's storage: queues, leases, the state table, the WORM audit containers (records, checkpoints and
+// the monthly assessment packs) and the Event Grid dead-letter container. Entra ID only: shared keys are off, so no connection string exists to leak.
 param location string
 param tags object
 param resourceToken string
@@ -7,6 +7,8 @@ param workspaceId string
 param auditRetentionDays int
 @description('True once the post-provision hook locked the retention policies: they are then left out (ARM refuses to update a locked policy, so declaring it again would fail the provision).')
 param auditPolicyLocked bool = false
+@description('True once the post-provision hook locked the pack container\'s retention policy. Separate from auditPolicyLocked: a deployment whose audit policies were locked before the pack container existed must still declare its new policy once.')
+param packPolicyLocked bool = false
 param appPrincipalId string
 
 // Names the code reads (remediators/settings.py) and the host's `-poison` queues (created below).
@@ -15,6 +17,7 @@ var workQueue = 'warden-work'
 var stateTable = 'wardenstate'
 var auditContainer = 'audit'
 var checkpointContainer = 'audit-checkpoints'
+var packContainer = 'audit-packs'
 var leaseContainer = 'warden-leases'
 var deadLetterContainer = 'warden-deadletter'
 var deploymentContainer = 'app-package'
@@ -123,6 +126,25 @@ resource checkpointPolicy 'Microsoft.Storage/storageAccounts/blobServices/contai
   }
 }
 
+// The monthly assessment packs (function monthly_assessment_pack): block blobs created once with
+// If-None-Match: *, under <YYYY-MM>/. Same retention as the records the packs are built from.
+resource packs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: packContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource packPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (!packPolicyLocked) {
+  parent: packs
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: false
+  }
+}
+
 resource leases 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: leaseContainer
@@ -209,7 +231,7 @@ var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var queueDataContributor = '974c5e8b-45b9-4653-ba55-5ba5b6e8ce6d'
 var tableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
-// Audit appends, checkpoints, per-cache leases, the host's locks and keys, and the deployment package.
+// Audit appends, checkpoints, monthly packs, per-cache leases, the host's locks and keys, and the deployment package.
 resource appBlobAudit 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(audit.id, appPrincipalId, blobDataContributor)
   scope: audit
@@ -223,6 +245,16 @@ resource appBlobAudit 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource appBlobCheckpoints 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(checkpoints.id, appPrincipalId, blobDataContributor)
   scope: checkpoints
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
+
+resource appBlobPacks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(packs.id, appPrincipalId, blobDataContributor)
+  scope: packs
   properties: {
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
@@ -384,6 +416,7 @@ output eventsQueue string = events.name
 output workQueue string = work.name
 output auditContainer string = audit.name
 output checkpointContainer string = checkpoints.name
+output packContainer string = packs.name
 output leaseContainer string = leases.name
 output deadLetterContainer string = deadLetter.name
 output stateTable string = state.name

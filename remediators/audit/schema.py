@@ -32,7 +32,8 @@ CACHE_KINDS: frozenset[str] = frozenset(
 )
 # Kinds about the service or an event rather than one cache (a cache id is optional there).
 SERVICE_KINDS: frozenset[str] = frozenset(
-    {"ignored-event", "alert", "scan-started", "scan-finished", "baseline-changed", "breaker-reset"}
+    {"ignored-event", "alert", "scan-started", "scan-finished", "baseline-changed", "breaker-reset",
+     "report-published"}
 )
 KINDS: frozenset[str] = CACHE_KINDS | SERVICE_KINDS
 SEVERITIES: frozenset[str] = frozenset({"critical", "high", "medium", "low"})
@@ -215,6 +216,9 @@ def _check_kind_fields(
         raise RecordError(f"a {kind!r} record needs the outcome (error code and message)")
     if kind == "resumed" and not isinstance(to_jsonable(extra.get("intent")), Mapping):
         raise RecordError("a 'resumed' record must name the open intent it found")
+    if kind == "report-published" and not (extra.get("report_month") and extra.get("container")
+                                           and isinstance(to_jsonable(extra.get("blobs")), list)):
+        raise RecordError("a 'report-published' record needs report_month, container and blobs")
     if kind in ("scan-started", "scan-finished") and not (extra.get("scan_id") or (trigger or {}).get("scan_id")):
         raise RecordError(f"a {kind!r} record needs a scan_id")
 

@@ -18,9 +18,11 @@ from typing import Any
 
 from ..arm.gateway import ArmError
 from ..audit.log_ingestion import flush_installed
+from ..audit.reader import open_source
 from ..engine.authority import vouched
 from ..events import parse_message
 from ..redact import body_digest
+from ..reporting.publish import publish_monthly_pack
 from ..resource_ids import InvalidResourceId, parse_scope
 from ..settings import WORK_QUEUE
 from ..state.storage import send_text
@@ -175,3 +177,19 @@ def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
             # One unreadable subscription must not stop the others; tonight's gap is on the record.
             rt.audit.record("alert", detail=f"nightly scan of subscription {sub} could not list caches",
                             outcome={"kind": exc.kind, "code": exc.code, "message": exc.message})
+
+
+def on_pack_timer(*, rt: Runtime | None = None, now: datetime | None = None) -> None:
+    """Monthly, early on the 1st (UTC): the assessment pack for the London month just ended, built from the
+    trail `audit verify` reads, into the WORM pack container, with a `report-published` record. A failure is
+    audited as an `alert` and raised, so the host's retry policy runs this again (nothing is overwritten)."""
+    rt = rt or get_runtime()
+    settings = rt.settings
+    source = open_source(file=settings.audit_file,
+                         blob_service=None if settings.audit_file else rt.storage.blob_service,
+                         container=settings.audit_container, checkpoint_container=settings.checkpoint_container)
+    try:
+        publish_monthly_pack(source, rt.storage.blob_service, settings.pack_container, rt.audit,
+                             now=now or datetime.now(UTC))
+    finally:
+        flush_installed()  # the report-published record, or the alert, to Log Analytics when configured

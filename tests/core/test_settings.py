@@ -20,6 +20,8 @@ def test_defaults_are_safe() -> None:
     assert s.arm_endpoint == "https://management.azure.com"
     assert s.subscriptions == frozenset({SUB})
     assert (s.audit_container, s.checkpoint_container) == ("audit", "audit-checkpoints")
+    assert s.pack_container == "audit-packs"
+    assert Settings.from_env(env(WARDEN_PACK_CONTAINER="packs-2026")).pack_container == "packs-2026"
     assert s.record_upn is False
 
 
@@ -33,6 +35,7 @@ def test_defaults_are_safe() -> None:
         ("WARDEN_DRY_RUN", "maybe"),
         ("WARDEN_RECORD_UPN", "2"),
         ("WARDEN_AUDIT_CONTAINER", "Bad_Name"),
+        ("WARDEN_PACK_CONTAINER", "packs--2026"),
         ("WARDEN_LOG_ANALYTICS_WORKSPACE_RESOURCE_ID", f"/subscriptions/{SUB}/resourceGroups/rg"),
         ("WARDEN_ACTION_GROUP_RESOURCE_ID", "/subscriptions/x"),
         ("AZURE_CLIENT_ID", "abc"),

@@ -65,7 +65,19 @@ def test_http_bindings(spec: AppSpec) -> None:
 
 def test_timer_binding(spec: AppSpec) -> None:
     timers = {t.name: (t.schedule, t.run_on_startup) for t in spec.timers}
-    assert timers == {"nightly_scan": ("0 0 2 * * *", False), "hourly_checkpoint": ("0 5 * * * *", False)}
+    assert timers == {"nightly_scan": ("0 0 2 * * *", False), "hourly_checkpoint": ("0 5 * * * *", False),
+                      # 01:30 UTC on the 1st of every month (NCRONTAB: second minute hour day month weekday)
+                      "monthly_assessment_pack": ("0 30 1 1 * *", False)}
+
+
+def test_the_monthly_pack_timer_has_a_retry_policy(function_app: ModuleType) -> None:
+    """Timer triggers are not retried by the host unless a retry policy says so; a failed publish raises
+    (after its `alert`) so that this policy runs it again."""
+    by_name = {f.get_function_name(): f for f in index_functions(function_app.app)}
+    assert by_name["monthly_assessment_pack"].get_settings_dict("retry_policy") == {
+        "setting_name": "retry_policy", "strategy": "exponential_backoff", "max_retry_count": "5",
+        "minimum_interval": "00:01:00", "maximum_interval": "00:15:00"}
+    assert by_name["nightly_scan"].get_settings_dict("retry_policy") is None
 
 
 def test_raw_bindings_are_what_the_worker_sends_the_host(function_app: ModuleType) -> None:
@@ -182,6 +194,15 @@ def test_hourly_timer_signs_a_checkpoint(function_app: ModuleType, spec: AppSpec
     timer: TimerTriggerSpec = next(t for t in spec.timers if t.name == "hourly_checkpoint")
     call(timer.user_function, timer.arg_name, timer_argument(past_due=False, schedule=timer.schedule))
     assert seen == ["checkpoint"]
+
+
+def test_monthly_timer_publishes_the_pack(function_app: ModuleType, spec: AppSpec,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(function_app.triggers, "on_pack_timer", lambda: seen.append("pack"))
+    timer: TimerTriggerSpec = next(t for t in spec.timers if t.name == "monthly_assessment_pack")
+    call(timer.user_function, timer.arg_name, timer_argument(past_due=True, schedule=timer.schedule))
+    assert seen == ["pack"]
 
 
 def test_post_scan_passes_body_and_app_service_caller(function_app: ModuleType, spec: AppSpec,

@@ -8,6 +8,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,28 @@ def test_forged_events_outside_our_remit_cost_no_arm_call(tmp_path: Path) -> Non
         assert {r["kind"] for r in stack.records()} - {"baseline-changed"} == {"ignored-event"}
         # The cache in our own subscription with the same name was not touched on the forged event's say-so.
         assert stack.cache("payments-cache")["properties"]["enableNonSslPort"] is True
+
+
+def test_the_monthly_timer_publishes_last_months_pack_once(tmp_path: Path) -> None:
+    """The real function_app in the dev host, configured by app settings only: firing the timer puts the pack
+    for the month before now into WARDEN_PACK_CONTAINER in Azurite, and firing it again replaces nothing."""
+    from azure.storage.blob import BlobServiceClient
+
+    from remediators.reporting.publish import previous_month
+
+    with running_stack(tmp_path, [sample_cache("orders-cache", firewall_rules=[OFFICE])],
+                       settings={"WARDEN_PACK_CONTAINER": "monthly-packs"}) as stack:
+        slug = previous_month(datetime.now(UTC)).slug
+        stack.host.fire_timer("monthly_assessment_pack")
+        container = BlobServiceClient.from_connection_string(stack.azurite.connection_string) \
+            .get_container_client("monthly-packs")
+        first = {b.name: (b.etag, b.content_settings.content_type) for b in container.list_blobs()}
+        assert sorted(first) == sorted(f"{slug}/{name}" for name in (
+            f"redis-warden-assessment-{slug}.html", f"findings-{slug}.csv", f"caches-{slug}.csv",
+            f"findings-{slug}.ocsf.json"))
+        stack.host.fire_timer("monthly_assessment_pack", past_due=True)
+        assert {b.name: (b.etag, b.content_settings.content_type) for b in container.list_blobs()} == first
+        published = [r for r in stack.records() if r["kind"] == "report-published"]
+        assert [{b["status"] for b in r["blobs"]} for r in published] == [{"uploaded"}, {"already-published"}]
+        assert {b["name"] for b in published[0]["blobs"]} == set(first)
+        assert not [r for r in stack.records() if r["kind"] == "alert"]

@@ -75,11 +75,13 @@ def test_queues_table_and_containers_are_the_ones_the_code_uses() -> None:
     defaults = app_settings.Settings(subscriptions=frozenset())
     assert names["auditContainer"] == defaults.audit_container
     assert names["checkpointContainer"] == defaults.checkpoint_container
+    assert names["packContainer"] == defaults.pack_container
     queues = {r.config["name"] for r in bicep.of_type("Microsoft.Storage/storageAccounts/queueServices/queues")}
     # The -poison queues are created here (not by the host) so their data role can be scoped to them.
     assert queues == {"eventsQueue", "workQueue", "${eventsQueue}-poison", "${workQueue}-poison"}
     containers = {r.config["name"] for r in bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers")}
-    assert {"auditContainer", "checkpointContainer", "leaseContainer", "deadLetterContainer"} <= containers
+    assert {"auditContainer", "checkpointContainer", "packContainer", "leaseContainer",
+            "deadLetterContainer"} <= containers
     for res in bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers"):
         assert res.config["properties"]["publicAccess"] == "None"
 
@@ -90,6 +92,9 @@ def test_audit_container_has_time_based_retention_with_protected_appends() -> No
     assert policies["audit"]["allowProtectedAppendWrites"] is True
     assert policies["audit"]["immutabilityPeriodSinceCreationInDays"] == "auditRetentionDays"
     assert policies["checkpoints"]["allowProtectedAppendWrites"] is False
+    # Monthly packs: block blobs created once, kept as long as the records they summarise.
+    assert policies["packs"]["allowProtectedAppendWrites"] is False
+    assert policies["packs"]["immutabilityPeriodSinceCreationInDays"] == "auditRetentionDays"
 
 
 def test_app_identity_gets_only_the_storage_data_roles_it_needs() -> None:
@@ -99,8 +104,8 @@ def test_app_identity_gets_only_the_storage_data_roles_it_needs() -> None:
     roles = sorted((r.config["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"],
                     r.config["scope"]) for r in assignments)
     assert roles == sorted([
-        *[("blobDataContributor", s) for s in ("audit", "checkpoints", "leases", "hostLocks", "hostSecrets",
-                                               "deployment")],
+        *[("blobDataContributor", s) for s in ("audit", "checkpoints", "packs", "leases", "hostLocks",
+                                               "hostSecrets", "deployment")],
         *[("queueDataContributor", s) for s in ("events", "work", "eventsPoison", "workPoison")],
         ("tableDataContributor", "state"),
     ])

@@ -1,5 +1,6 @@
-"""infra/hooks/postprovision.sh against a stand-in `az` on PATH: it locks both retention policies with the
-etag it read, leaves locked ones alone, and prints the same fingerprint remediators.audit.signing computes."""
+"""infra/hooks/postprovision.sh against a stand-in `az` on PATH: it locks the three retention policies
+(audit, checkpoints, assessment packs) with the etag it read, leaves locked ones alone, and prints the same
+fingerprint remediators.audit.signing computes."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def fake_az(tmp_path: Path) -> tuple[Path, ec.EllipticCurvePublicKey]:
     az.chmod(0o755)
     state = {"calls": [], "jwk": ["P-256", _jwk_part(numbers.x), _jwk_part(numbers.y)],
              "policies": {"audit": {"state": "Unlocked", "etag": '"8d1"'},
-                          "audit-checkpoints": {"state": "Locked", "etag": '"8d2"'}}}
+                          "audit-checkpoints": {"state": "Locked", "etag": '"8d2"'},
+                          "audit-packs": {"state": "Unlocked", "etag": '"8d3"'}}}
     (bin_dir / "az.state.json").write_text(json.dumps(state))
     return bin_dir, key
 
@@ -81,8 +83,11 @@ def test_hook_locks_unlocked_policies_and_prints_the_fingerprint(fake_az) -> Non
     assert result.returncode == 0, result.stderr
     state = _state(bin_dir)
     assert state["policies"]["audit"]["state"] == "Locked"
+    assert state["policies"]["audit-packs"]["state"] == "Locked"
     locks = [c for c in state["calls"] if c[3:4] == ["lock"]]
-    assert len(locks) == 1 and "audit" in locks[0] and '"8d1"' in locks[0]  # the checkpoint one was locked already
+    # the checkpoint one was locked already; each lock names its container with the etag read for it
+    assert [(c[c.index("--container-name") + 1], c[c.index("--if-match") + 1]) for c in locks] == [
+        ("audit", '"8d1"'), ("audit-packs", '"8d3"')]
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert f"fingerprint (pin it outside the audit storage): {fingerprint(der)}" in result.stdout
 
@@ -92,6 +97,7 @@ def test_hook_can_leave_a_test_environment_unlocked(fake_az) -> None:  # type: i
     result = _run(bin_dir, WARDEN_AUDIT_LOCK="false")
     assert result.returncode == 0, result.stderr
     assert _state(bin_dir)["policies"]["audit"]["state"] == "Unlocked"
+    assert _state(bin_dir)["policies"]["audit-packs"]["state"] == "Unlocked"
     assert "UNLOCKED" in result.stdout
 
 
@@ -119,6 +125,7 @@ def test_provisioning_again_after_the_hook_locked_the_policies_declares_no_polic
     assert _run(bin_dir).returncode == 0
     azd_env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert azd_env["WARDEN_AUDIT_POLICY_LOCKED"] == "true"
+    assert azd_env["WARDEN_PACK_POLICY_LOCKED"] == "true"
 
     params = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
 
@@ -126,14 +133,41 @@ def test_provisioning_again_after_the_hook_locked_the_policies_declares_no_polic
         var, default = re.fullmatch(r"\$\{([A-Z_]+)=?(.*)\}", params[name]["value"]).groups()  # type: ignore[union-attr]
         return env.get(var, default)
 
-    assert resolved("auditPolicyLocked", {}) == "false"  # first provision: the policies are created
-    assert resolved("auditPolicyLocked", azd_env) == "true"  # after the hook
+    for flag in ("auditPolicyLocked", "packPolicyLocked"):
+        assert resolved(flag, {}) == "false"  # first provision: the policies are created
+        assert resolved(flag, azd_env) == "true"  # after the hook
     storage = bicep.module_config("main.bicep", "storage")
     assert storage["params"]["auditPolicyLocked"] == "auditPolicyLocked"
-    policies = bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies")
-    assert {p.symbol for p in policies} == {"auditPolicy", "checkpointPolicy"}
-    for policy in policies:
-        assert policy.condition == {"operator": {"type": "not", "operands": {"bool_value": "auditPolicyLocked"}}}
+    assert storage["params"]["packPolicyLocked"] == "packPolicyLocked"
+    policies = {p.symbol: p for p in
+                bicep.of_type("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies")}
+    assert set(policies) == {"auditPolicy", "checkpointPolicy", "packPolicy"}
+    for symbol, flag in (("auditPolicy", "auditPolicyLocked"), ("checkpointPolicy", "auditPolicyLocked"),
+                         ("packPolicy", "packPolicyLocked")):
+        assert policies[symbol].condition == {"operator": {"type": "not", "operands": {"bool_value": flag}}}
+
+
+def test_a_deployment_locked_before_the_pack_container_existed_still_creates_and_locks_its_policy(
+    fake_az,  # type: ignore[no-untyped-def]
+) -> None:
+    """Its azd environment already has WARDEN_AUDIT_POLICY_LOCKED=true (the audit policies are left out), but
+    not WARDEN_PACK_POLICY_LOCKED: the new container's policy is declared on this provision, and the hook
+    then locks it while leaving the locked audit policies alone."""
+    import re
+
+    params = json.loads((bicep.INFRA / "main.parameters.json").read_text())["parameters"]
+    env = {"WARDEN_AUDIT_POLICY_LOCKED": "true"}
+    var, default = re.fullmatch(r"\$\{([A-Z_]+)=?(.*)\}", params["packPolicyLocked"]["value"]).groups()  # type: ignore[union-attr]
+    assert env.get(var, default) == "false"
+    bin_dir, _ = fake_az
+    state = _state(bin_dir)
+    state["policies"]["audit"]["state"] = "Locked"
+    (bin_dir / "az.state.json").write_text(json.dumps(state))
+    result = _run(bin_dir)
+    assert result.returncode == 0, result.stderr
+    locks = [c for c in _state(bin_dir)["calls"] if c[3:4] == ["lock"]]
+    assert [c[c.index("--container-name") + 1] for c in locks] == ["audit-packs"]
+    assert "retention policy on 'audit-packs' is now LOCKED" in result.stdout
 
 
 def test_an_unlocked_test_environment_keeps_declaring_its_policies(fake_az) -> None:  # type: ignore[no-untyped-def]
@@ -144,3 +178,4 @@ def test_an_unlocked_test_environment_keeps_declaring_its_policies(fake_az) -> N
     azd.chmod(0o755)
     assert _run(bin_dir, WARDEN_AUDIT_LOCK="false").returncode == 0
     assert "WARDEN_AUDIT_POLICY_LOCKED" not in env_file.read_text()
+    assert "WARDEN_PACK_POLICY_LOCKED" not in env_file.read_text()

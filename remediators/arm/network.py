@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from azure.mgmt.network import NetworkManagementClient
-
 from ..models import PrivateEndpointConnection
 from ..resource_ids import InvalidResourceId, parse_private_endpoint_id
 from .errors import ArmError
@@ -108,6 +106,9 @@ class Network:
         match = SUBNET_ID.match(subnet_id) if isinstance(subnet_id, str) else None
         if match is None:
             return None, f"subnetId {subnet_id!r} is not a subnet id"
+        # Imported on first use: only VNet-injected caches need it, so an event never pays for it (cold start).
+        from azure.mgmt.network import NetworkManagementClient
+
         s = self.session
         try:
             client = s.client(NetworkManagementClient, match["sub"])

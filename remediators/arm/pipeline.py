@@ -32,6 +32,7 @@ from azure.core.rest import HttpRequest
 
 from .. import __version__
 from ..models import Actor
+from ..transport import StartupEnvTransport
 from .endpoint import EndpointPinnedAuthenticationPolicy, bounded_pages, bounded_sdk_list
 from .errors import ArmError, from_azure_error, parse_retry_after
 
@@ -153,6 +154,8 @@ class ArmSession:
     def client_kwargs(self) -> dict[str, Any]:
         return {
             "base_url": self.arm_endpoint,
+            # The environment (CA bundle, proxies) is read when the client is built, not on every request.
+            "transport": StartupEnvTransport(**self.timeouts),
             "polling_interval": self.polling_interval,
             "per_call_policies": [CorrelationPolicy()],
             # The only authentication policy: refuses any request off WARDEN_ARM_ENDPOINT before the token
@@ -194,6 +197,7 @@ class ArmSession:
                         kwargs["retry_policy"],
                         kwargs["authentication_policy"],
                     ],
+                    transport=kwargs["transport"],
                 )
             return self._pipeline
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from azure.mgmt.policyinsights import PolicyInsightsClient
-from azure.mgmt.policyinsights.models import QueryOptions
-
 from ..models import PolicyState
 from ..resource_ids import ResourceId
 from .errors import ArmError
@@ -31,6 +28,10 @@ class PolicyStates:
         self.session = session
 
     def states(self, cache: ResourceId) -> tuple[PolicyState, ...] | None:
+        # Imported on first use, not at import time: only the azure-policy rule reads it (cold start, issue 13).
+        from azure.mgmt.policyinsights import PolicyInsightsClient
+        from azure.mgmt.policyinsights.models import QueryOptions
+
         s = self.session
         client = s.client(PolicyInsightsClient, cache.subscription_id)
         try:

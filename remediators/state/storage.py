@@ -9,6 +9,7 @@ Functions host would fail to decode it and poison the message.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableServiceClient
@@ -21,9 +22,15 @@ from azure.storage.queue import (
 )
 
 from ..settings import StorageSettings
+from ..transport import StartupEnvTransport
 
 # Storage calls must never hang a worker: bounded connect/read timeouts on every client.
 _TIMEOUTS = {"connection_timeout": 10, "read_timeout": 30}
+
+
+def _client_options() -> dict[str, Any]:
+    """Timeouts plus a transport that reads the environment (CA bundle, proxies) once, not per request."""
+    return {**_TIMEOUTS, "transport": StartupEnvTransport(**_TIMEOUTS)}
 
 
 class StorageClients:
@@ -39,22 +46,22 @@ class StorageClients:
     def blob_service(self) -> BlobServiceClient:
         s = self._settings
         if s.connection_string:
-            return BlobServiceClient.from_connection_string(s.connection_string, **_TIMEOUTS)
-        return BlobServiceClient(s.blob_service_uri, credential=self._credential, **_TIMEOUTS)
+            return BlobServiceClient.from_connection_string(s.connection_string, **_client_options())
+        return BlobServiceClient(s.blob_service_uri, credential=self._credential, **_client_options())
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
         s = self._settings
         if s.connection_string:
-            return QueueServiceClient.from_connection_string(s.connection_string, **_TIMEOUTS)
-        return QueueServiceClient(s.queue_service_uri, credential=self._credential, **_TIMEOUTS)
+            return QueueServiceClient.from_connection_string(s.connection_string, **_client_options())
+        return QueueServiceClient(s.queue_service_uri, credential=self._credential, **_client_options())
 
     @cached_property
     def table_service(self) -> TableServiceClient:
         s = self._settings
         if s.connection_string:
-            return TableServiceClient.from_connection_string(s.connection_string)
-        return TableServiceClient(s.table_service_uri, credential=self._credential)
+            return TableServiceClient.from_connection_string(s.connection_string, **_client_options())
+        return TableServiceClient(s.table_service_uri, credential=self._credential, **_client_options())
 
     def queue(self, name: str) -> QueueClient:
         """A queue client that writes and reads messages base64-encoded, like the Functions host."""
@@ -64,8 +71,8 @@ class StorageClients:
             "message_decode_policy": BinaryBase64DecodePolicy(),
         }
         if s.connection_string:
-            return QueueClient.from_connection_string(s.connection_string, name, **policies, **_TIMEOUTS)
-        return QueueClient(s.queue_service_uri, name, credential=self._credential, **policies, **_TIMEOUTS)
+            return QueueClient.from_connection_string(s.connection_string, name, **policies, **_client_options())
+        return QueueClient(s.queue_service_uri, name, credential=self._credential, **policies, **_client_options())
 
     def table(self, name: str) -> TableClient:
         return self.table_service.get_table_client(name)

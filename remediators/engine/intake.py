@@ -1,9 +1,10 @@
 """Event intake: one parsed queue message -> at most one reconcile (design section 1).
 
 Everything dropped here costs no ARM call: events the parser refused, other subscriptions, our own writes
-(recognised by the caller's appid/oid), duplicate deliveries (by event id) and cache deletions each leave one
-audit record and stop. Anything else becomes a `WorkItem` for `Engine.reconcile`; the event is only a hint,
-since the reconcile decides on state read from ARM under the per-cache lease.
+(recognised by the caller's appid/oid), duplicate deliveries (by event id, checked under the cache's lease
+from the row the reconcile reads anyway) and cache deletions each leave one audit record and stop. Anything
+else becomes a `WorkItem` for `Engine.reconcile`; the event is only a hint, since the reconcile decides on
+state read from ARM under the per-cache lease.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from ..models import Actor, CacheChange, IgnoredEvent
 from ..workitem import WorkItem
-from .reconcile import Engine, Outcome
+from .reconcile import DUPLICATE, Engine, Outcome
 
 log = logging.getLogger("redis_warden.engine")
 
@@ -41,15 +42,14 @@ class EventIntake:
             self._ignored(change.event_id, "own write (caller is redis-warden's identity)", change.subject,
                           change.actor)
             return Outcome.IGNORED
-        if self.engine.state.event_seen(change.event_id):
-            self._ignored(change.event_id, "duplicate delivery (event id already handled)", change.subject,
-                          change.actor)
-            return Outcome.IGNORED
         trigger = self._event_trigger(change)
         if change.is_delete and change.touches_cache_itself:
+            if self.engine.state.event_seen(change.event_id, change.cache):
+                self._ignored(change.event_id, DUPLICATE, change.subject, change.actor)
+                return Outcome.IGNORED
             self.engine.audit.record("gone", cache_id=change.cache.arm_id, trigger=trigger,
                                      detail="cache deleted; nothing to remediate")
-            self.engine.state.mark_event(change.event_id, Outcome.GONE)
+            self.engine.state.mark_event(change.event_id, change.cache)
             return Outcome.GONE
         flat = _flat_trigger(change)
         if source:
@@ -61,9 +61,15 @@ class EventIntake:
             trigger={k: v for k, v in flat.items() if v},
             dry_run=dry_run,
         )
-        result = self.engine.reconcile(item)
-        if not dry_run:  # a dry run must not use up the event: a later real run of it still acts
-            self.engine.state.mark_event(change.event_id, result.outcome)
+        # Duplicates are recognised under the cache's lease, from the row the reconcile reads anyway; an event
+        # is marked handled in the same write as the last-seen snapshot, or here when the reconcile ended
+        # without one (deferred, gone, refused).
+        result = self.engine.reconcile(item, event_id=change.event_id)
+        if result.outcome is Outcome.IGNORED and result.detail == DUPLICATE:
+            self._ignored(change.event_id, DUPLICATE, change.subject, change.actor)
+            return Outcome.IGNORED
+        if not dry_run and not result.event_marked:  # a dry run must not use up the event: a later real run acts
+            self.engine.state.mark_event(change.event_id, change.cache)
         return result.outcome
 
     def _is_own(self, actor: Actor) -> bool:

@@ -124,6 +124,10 @@ class ReconcileResult:
     findings: tuple[Finding, ...] = ()
     writes: int = 0
     detail: str = ""
+    event_marked: bool = False  # the event was marked handled with the last-seen write (no separate write)
+
+
+DUPLICATE = "duplicate delivery (event id already handled)"
 
 
 @dataclass
@@ -133,6 +137,9 @@ class _Run:
     item: WorkItem
     snapshot: CacheSnapshot | None = None
     last_seen: Mapping[str, Any] | None = None
+    pending: Mapping[str, Any] | None = None  # an accepted write an earlier reconcile left running
+    event_id: str | None = None  # the event to mark handled with the last-seen write
+    event_marked: bool = False
     writes: int = 0
     blocked: list[str] = field(default_factory=list)
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # on every ARM call we make
@@ -179,7 +186,10 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------ reconcile
 
-    def reconcile(self, item: WorkItem) -> ReconcileResult:
+    def reconcile(self, item: WorkItem, *, event_id: str | None = None) -> ReconcileResult:
+        """`event_id`: the delivery this reconcile answers (intake only). Under the lease it is checked
+        against the cache's handled events (a redelivery: IGNORED with detail DUPLICATE) and, unless the
+        item is a dry run, marked handled in the same write as the last-seen snapshot."""
         cache = item.cache
         if cache.subscription_id not in self.subscriptions:
             self.audit.record("ignored-event", cache_id=cache.arm_id, trigger=_trigger(item),
@@ -191,10 +201,17 @@ class Engine:
             return ReconcileResult(Outcome.NOT_EVALUATED, cache)
         lease = self.state.try_lease(cache)
         if lease is None:
+            if event_id is not None and self.state.event_seen(event_id, cache):  # handled, then re-queued by us
+                return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
             return self._defer(_Run(item), "lease held by another worker", retry_after=None)
-        run = _Run(item, last_seen=self.state.last_seen(cache))
-        with lease, arm_correlation(run.correlation_id):
-            self.safety.resume(cache, _trigger(item))  # a write left open by a worker that died
+        correlation = str(uuid.uuid4())
+        with lease, arm_correlation(correlation):
+            row = self.state.cache_row(cache)  # one read: last seen, open intent, pending fix, handled events
+            if event_id is not None and row.handled(event_id):
+                return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
+            run = _Run(item, last_seen=row.last_seen, pending=row.pending, correlation_id=correlation,
+                       event_id=None if item.dry_run else event_id)
+            self.safety.resume(cache, _trigger(item), row.intent)  # a write left open by a worker that died
             for attempt in range(MAX_PASSES):
                 result = self._pass(run, lease, first=attempt == 0)
                 if result is not None:
@@ -231,19 +248,19 @@ class Engine:
                                       detail=step.reason)
         writes = the_plan.writes
         if not writes:
-            self._save_seen(cache, findings)
+            self._save_seen(run, findings)
             outcome = Outcome.REMEDIATED if run.writes else Outcome.COMPLIANT
             if run.blocked:
                 outcome = Outcome.BLOCKED
-            return ReconcileResult(outcome, cache, findings, run.writes)
+            return ReconcileResult(outcome, cache, findings, run.writes, event_marked=run.event_marked)
         sources = self.dry_run.sources(run.item)
         if sources:
             for step in writes:
                 for part in _per_rule(step, findings):
                     self.audit.record("skipped-dry-run", cache_id=cache.arm_id, trigger=_trigger(run.item),
                                       dry_run_source=", ".join(sources), detail=_describe(step), **part)
-            self._save_seen(cache, findings)
-            return ReconcileResult(Outcome.DRY_RUN, cache, findings)
+            self._save_seen(run, findings)
+            return ReconcileResult(Outcome.DRY_RUN, cache, findings, event_marked=run.event_marked)
         for step in writes:
             if _step_rules(step) in run.blocked:
                 continue
@@ -256,8 +273,8 @@ class Engine:
             if isinstance(stop, ReconcileResult):
                 return stop
         if run.blocked:
-            self._save_seen(cache, findings)
-            return ReconcileResult(Outcome.BLOCKED, cache, findings, run.writes)
+            self._save_seen(run, findings)
+            return ReconcileResult(Outcome.BLOCKED, cache, findings, run.writes, event_marked=run.event_marked)
         # Writes were made: another pass re-reads, so the result reflects ARM's state rather than our intent
         # and fixes ARM would not take in one request (split PATCHes) are applied in order.
         run.confirming = True
@@ -322,7 +339,7 @@ class Engine:
         the cache shows. The rule holds: `remediated`; it does not: `remediation-failed` (the plan may fix it
         again in this pass)."""
         cache = run.item.cache
-        pending = self.state.pending_of(cache)
+        pending = run.pending
         if not pending:
             return
         by_rule = {f.rule: f for f in findings}
@@ -339,6 +356,7 @@ class Engine:
                 self.audit.record("remediation-failed", **common,
                                   outcome={"status": "not-applied", "finding": status})
         self.state.clear_pending(cache)
+        run.pending = None
 
     def _fought(self, run: _Run, findings: Sequence[Finding]) -> list[Finding]:
         """The findings to plan from: outside dry-run, rules flapping on this cache are no longer fought."""
@@ -440,10 +458,13 @@ class Engine:
             return actor
         return unknown
 
-    def _save_seen(self, cache: ResourceId, findings: Sequence[Finding]) -> None:
+    def _save_seen(self, run: _Run, findings: Sequence[Finding]) -> None:
+        """The last-seen snapshot, with the reconcile's event marked handled in the same write."""
         self.state.save_seen(
-            cache, {f.rule: {"compliant": f.compliant, "value": _jsonable(f.before)} for f in findings}
+            run.item.cache, {f.rule: {"compliant": f.compliant, "value": _jsonable(f.before)} for f in findings},
+            handled_event=run.event_id,
         )
+        run.event_marked = run.event_id is not None
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -54,8 +54,6 @@ class _State(Protocol):
 
     def open_intent(self, cache: ResourceId, intent: Mapping[str, Any]) -> None: ...
 
-    def open_intent_of(self, cache: ResourceId) -> Mapping[str, Any] | None: ...
-
     def clear_intent(self, cache: ResourceId) -> None: ...
 
 
@@ -82,10 +80,11 @@ class SafetyGuard:
 
     # ------------------------------------------------------------------------------------------ open intents
 
-    def resume(self, cache: ResourceId, trigger: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Under the cache's lease: a write left open by a dead writer is put on record, then forgotten;
-        the reconcile goes on from fresh ARM state, which says whether that write took effect."""
-        intent = self.state.open_intent_of(cache)
+    def resume(self, cache: ResourceId, trigger: Mapping[str, Any],
+               intent: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """Under the cache's lease, with the open intent its row held (read once with the rest of the row):
+        a write left open by a dead writer is put on record, then forgotten; the reconcile goes on from
+        fresh ARM state, which says whether that write took effect."""
         if intent is None:
             return None
         log.warning("cache %s: resuming after an interrupted write %s", cache.arm_id, intent)

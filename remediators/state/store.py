@@ -2,9 +2,11 @@
 
 Leases make "one reconcile per cache at a time" hold across function instances and the CLI: a blob lease is
 exclusive, expires on its own if a worker dies (so a crash cannot wedge a cache), and needs no extra service.
-The table keeps what must survive a process: which events were already handled (dedup), the last-seen
-snapshot of each cache (drift attribution) and scan progress. Each scan's progress is one row per cache, so
-workers finishing caches concurrently never contend on a single counter row.
+The table keeps what must survive a process: per cache, one row (`CacheRow`) with the events already
+handled (dedup), the last-seen snapshot (drift attribution), an open intent and a pending fix, so an event
+costs one read and one write of the table under the lease (issue 13: it was four reads and two writes);
+the fleet-wide breaker and per-rule flap counters; and scan progress. Each scan's progress is one row per
+cache, so workers finishing caches concurrently never contend on a single counter row.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -41,6 +43,8 @@ log = logging.getLogger("redis_warden.state")
 _SWAP_ATTEMPTS = 50  # optimistic-concurrency retries on one counter row before giving up loudly
 T = TypeVar("T")
 _MAX_SNAPSHOT_CHARS = 30_000  # a table property holds at most 64 KiB (32K UTF-16 characters)
+CACHE_PARTITION = "cache"  # one row per cache: last seen, open intent, pending fix, recent events
+EVENTS_KEPT = 500  # handled event ids remembered per cache (32 hex characters each: 16K of the 32K a property holds)
 
 
 def _acquired(lease: BlobLeaseClient) -> CacheLease | None:
@@ -65,6 +69,56 @@ def _row_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _event_key(event_id: str) -> str:
+    return _row_key(event_id)[:32]  # 128 bits of SHA-256: no accidental collision among a cache's events
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-normalised (tuples become lists), so a value compares equal to itself read back."""
+    decoded: dict[str, Any] = json.loads(json.dumps(dict(body), sort_keys=True))
+    return decoded
+
+
+def _body(text: Any) -> Any:
+    return json.loads(text) if isinstance(text, str) and text else None
+
+
+@dataclass(frozen=True)
+class CacheRow:
+    """What the state table keeps for one cache, in one row (PartitionKey "cache") so that an event costs
+    one read and one write of it (issue 13): the last-seen snapshot (drift attribution), the write a dead
+    worker left open (intent), the accepted write still running (pending), and the ids of the events
+    already handled for the cache (dedup of redeliveries, newest last, at most EVENTS_KEPT)."""
+
+    last_seen: Mapping[str, Any] | None = None
+    intent: Mapping[str, Any] | None = None
+    pending: Mapping[str, Any] | None = None
+    events: tuple[str, ...] = ()
+    etag: str | None = None  # None: no row yet (the first write creates it)
+
+    def handled(self, event_id: str) -> bool:
+        return _event_key(event_id) in self.events
+
+    def with_event(self, event_id: str) -> CacheRow:
+        key = _event_key(event_id)
+        if key in self.events:
+            return self
+        return replace(self, events=(*self.events, key)[-EVENTS_KEPT:])
+
+    def to_entity(self) -> dict[str, Any]:
+        def dump(value: Mapping[str, Any] | None) -> str:
+            return "" if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+        return {"Seen": dump(self.last_seen), "Intent": dump(self.intent), "Pending": dump(self.pending),
+                "Events": ",".join(self.events)}
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any], etag: str | None) -> CacheRow:
+        events = str(entity.get("Events") or "")
+        return cls(last_seen=_body(entity.get("Seen")), intent=_body(entity.get("Intent")),
+                   pending=_body(entity.get("Pending")), events=tuple(e for e in events.split(",") if e), etag=etag)
+
+
 @dataclass
 class CacheLease:
     """A held per-cache lease, kept for the whole reconcile: a daemon thread renews it every
@@ -73,6 +127,7 @@ class CacheLease:
 
     client: BlobLeaseClient
     released: bool = False
+    on_release: Callable[[], None] | None = field(default=None, repr=False)
     renew_every: float = LEASE_SECONDS / 3
     lost: str | None = None  # why the lease is known to be gone
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -110,6 +165,8 @@ class CacheLease:
         self.renew()
 
     def release(self) -> None:
+        if self.on_release is not None:
+            self.on_release()
         self._stop.set()
         if self._keeper is not None and self._keeper is not threading.current_thread():
             self._keeper.join(timeout=5)
@@ -166,6 +223,10 @@ class StateStore:
         self._leases: ContainerClient = clients.blob_service.get_container_client(LEASE_CONTAINER)
         self._table: TableClient = clients.table(STATE_TABLE)
         self._ready = False
+        # The cache rows of the caches whose lease this process holds, as last read or written (with etag),
+        # so each write under the lease is one call. Dropped on release; a stale one costs a 412 and a re-read.
+        self._rows: dict[str, CacheRow | None] = {}
+        self._rows_lock = threading.Lock()
 
     def ensure(self) -> None:
         """Create the lease container and state table if missing (idempotent, once per process)."""
@@ -185,31 +246,96 @@ class StateStore:
 
     def try_lease(self, cache: ResourceId) -> CacheLease | None:
         """Take the cache's lease, or None when another worker holds it. One storage call per reconcile:
-        the lease blob is only created when the first acquire finds it missing."""
-        blob = self._leases.get_blob_client(_row_key(cache.key))
+        the lease blob is only created when the first acquire finds it missing. While it is held, the
+        cache's row is kept as last read or written (`cache_row`), so writes under it need no re-read."""
+        key = _row_key(cache.key)
+        blob = self._leases.get_blob_client(key)
         lease = BlobLeaseClient(blob)
         try:
-            return _acquired(lease)
+            held = _acquired(lease)
         except ResourceNotFoundError:
             with contextlib.suppress(ResourceExistsError):  # another worker created it meanwhile
                 blob.upload_blob(b"", overwrite=False)
-            return _acquired(lease)
+            held = _acquired(lease)
+        if held is not None:
+            with self._rows_lock:
+                self._rows[key] = None
+            held.on_release = lambda: self._forget(key)
+        return held
+
+    def _forget(self, key: str) -> None:
+        with self._rows_lock:
+            self._rows.pop(key, None)
+
+    # ------------------------------------------------------------------------------------------ per-cache row
+
+    def cache_row(self, cache: ResourceId) -> CacheRow:
+        """Everything kept for the cache (last seen, open intent, pending fix, handled events): one GET.
+        The reconcile reads it once, right after taking the lease."""
+        return self._read_cache_row(_row_key(cache.key))
+
+    def _read_cache_row(self, key: str) -> CacheRow:
+        try:
+            entity = self._table.get_entity(CACHE_PARTITION, key)
+        except ResourceNotFoundError:
+            row = self._legacy_row(key)
+        else:
+            row = CacheRow.from_entity(entity, entity.metadata["etag"])
+        with self._rows_lock:
+            if key in self._rows:  # only while this process holds the cache's lease (see try_lease)
+                self._rows[key] = row
+        return row
+
+    def _legacy_row(self, key: str) -> CacheRow:
+        """A cache with no row yet: what versions before the one-row layout kept in one partition each
+        (read once per cache: the first write creates the row), so an upgrade loses no open intent."""
+        found: dict[str, Any] = {}
+        for partition in ("snapshot", "intent", "pending"):
+            with contextlib.suppress(ResourceNotFoundError):
+                found[partition] = json.loads(self._table.get_entity(partition, key)["Body"])
+        return CacheRow(last_seen=found.get("snapshot"), intent=found.get("intent"), pending=found.get("pending"),
+                        etag=None)
+
+    def _change_cache_row(self, cache: ResourceId, change: Callable[[CacheRow], CacheRow]) -> None:
+        """Write `change(row)` with etag concurrency: one call while this process holds the lease (the row it
+        read is kept until release), a GET first otherwise. Writers outside the lease (an event marked after
+        a deferral) lose no one's change: a 412 or 409 re-reads and applies `change` again."""
+        key = _row_key(cache.key)
+        with self._rows_lock:
+            row = self._rows.get(key)
+        for _ in range(_SWAP_ATTEMPTS):
+            if row is None:
+                row = self._read_cache_row(key)
+            new = change(row)
+            if new == row:
+                return
+            entity = {**new.to_entity(), "PartitionKey": CACHE_PARTITION, "RowKey": key, "CacheId": cache.arm_id[:512]}
+            try:
+                if row.etag is None:
+                    meta = self._table.create_entity(entity)
+                else:
+                    meta = self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=row.etag,
+                                                     match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                row = None  # someone else wrote (or created) it first: decide again on what they wrote
+                continue
+            with self._rows_lock:
+                if key in self._rows:
+                    self._rows[key] = replace(new, etag=meta["etag"])
+            return
+        raise RuntimeError(f"state row of {cache.arm_id}: still contended after {_SWAP_ATTEMPTS} attempts")
 
     # ------------------------------------------------------------------------------------------ events
 
-    def event_seen(self, event_id: str) -> bool:
-        try:
-            self._table.get_entity("event", _row_key(event_id))
-        except ResourceNotFoundError:
-            return False
-        return True
+    def event_seen(self, event_id: str, cache: ResourceId) -> bool:
+        """Whether this event id was already handled for this cache (its recent events are kept on its row)."""
+        return self.cache_row(cache).handled(event_id)
 
-    def mark_event(self, event_id: str, outcome: str) -> None:
+    def mark_event(self, event_id: str, cache: ResourceId) -> None:
         """Record an event as handled, after its handling finished (or was handed to a WorkItem), so a
-        redelivery of the same event id is dropped while a crash before this point still retries."""
-        self._table.upsert_entity(
-            {"PartitionKey": "event", "RowKey": _row_key(event_id), "EventId": event_id[:512], "Outcome": outcome}
-        )
+        redelivery of the same event id is dropped while a crash before this point still retries. A
+        reconcile that saves the last-seen snapshot marks its event in the same write (`save_seen`)."""
+        self._change_cache_row(cache, lambda row: row.with_event(event_id))
 
     def note_event_trigger(self, event_id: str, cache: ResourceId, trigger: Mapping[str, str],
                            first_seen: datetime) -> None:
@@ -235,20 +361,18 @@ class StateStore:
     # ------------------------------------------------------------------------------------------ snapshots
 
     def last_seen(self, cache: ResourceId) -> Mapping[str, Any] | None:
-        try:
-            entity = self._table.get_entity("snapshot", _row_key(cache.key))
-        except ResourceNotFoundError:
-            return None
-        return json.loads(entity["Body"])
+        return self.cache_row(cache).last_seen
 
-    def save_seen(self, cache: ResourceId, view: Mapping[str, Any]) -> None:
+    def save_seen(self, cache: ResourceId, view: Mapping[str, Any], *, handled_event: str | None = None) -> None:
+        """The last-seen snapshot, and the event this reconcile handled (if any) marked in the same write."""
         body = json.dumps(view, sort_keys=True, separators=(",", ":"))
-        if len(body) > _MAX_SNAPSHOT_CHARS:
-            body = json.dumps({"truncated": True})
-        self._table.upsert_entity(
-            {"PartitionKey": "snapshot", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id, "Body": body},
-            mode=UpdateMode.REPLACE,
-        )
+        seen: Mapping[str, Any] = {"truncated": True} if len(body) > _MAX_SNAPSHOT_CHARS else json.loads(body)
+
+        def change(row: CacheRow) -> CacheRow:
+            new = replace(row, last_seen=seen)
+            return new.with_event(handled_event) if handled_event else new
+
+        self._change_cache_row(cache, change)
 
     # ------------------------------------------------------------------------------------------ counters
 
@@ -288,45 +412,27 @@ class StateStore:
 
     def open_intent(self, cache: ResourceId, intent: Mapping[str, Any]) -> None:
         """Mark an ARM write on the cache as in flight (set before the write and its intent record)."""
-        self._table.upsert_entity(
-            {"PartitionKey": "intent", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id,
-             "Body": json.dumps(dict(intent), sort_keys=True, separators=(",", ":"))},
-            mode=UpdateMode.REPLACE,
-        )
+        self._change_cache_row(cache, lambda row: replace(row, intent=_plain(intent)))
 
     def open_intent_of(self, cache: ResourceId) -> Mapping[str, Any] | None:
         """The write a previous reconcile left in flight (its process died), or None."""
-        try:
-            entity = self._table.get_entity("intent", _row_key(cache.key))
-        except ResourceNotFoundError:
-            return None
-        return json.loads(entity["Body"])
+        return self.cache_row(cache).intent
 
     def clear_intent(self, cache: ResourceId) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._table.delete_entity("intent", _row_key(cache.key))
+        self._change_cache_row(cache, lambda row: replace(row, intent=None))
 
     # ------------------------------------------------------------------------------------------ pending fixes
 
     def open_pending(self, cache: ResourceId, pending: Mapping[str, Any]) -> None:
         """A write ARM accepted (202) whose operation was still running when this reconcile stopped waiting:
         its outcome is decided later by reading the cache, not by a poll."""
-        self._table.upsert_entity(
-            {"PartitionKey": "pending", "RowKey": _row_key(cache.key), "CacheId": cache.arm_id,
-             "Body": json.dumps(dict(pending), sort_keys=True, separators=(",", ":"))},
-            mode=UpdateMode.REPLACE,
-        )
+        self._change_cache_row(cache, lambda row: replace(row, pending=_plain(pending)))
 
     def pending_of(self, cache: ResourceId) -> Mapping[str, Any] | None:
-        try:
-            entity = self._table.get_entity("pending", _row_key(cache.key))
-        except ResourceNotFoundError:
-            return None
-        return json.loads(entity["Body"])
+        return self.cache_row(cache).pending
 
     def clear_pending(self, cache: ResourceId) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._table.delete_entity("pending", _row_key(cache.key))
+        self._change_cache_row(cache, lambda row: replace(row, pending=None))
 
     # ------------------------------------------------------------------------------------------ scans
 

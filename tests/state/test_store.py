@@ -45,9 +45,11 @@ def test_lease_is_exclusive_per_cache_and_case_insensitive(store: StateStore) ->
 
 def test_event_dedup_records_after_handling(store: StateStore) -> None:
     event_id = f"evt/{uuid.uuid4()}#?"  # characters a table key may not hold
-    assert not store.event_seen(event_id)
-    store.mark_event(event_id, "remediated")
-    assert store.event_seen(event_id)
+    c = cache(f"e{uuid.uuid4().hex[:8]}")
+    assert not store.event_seen(event_id, c)
+    store.mark_event(event_id, c)
+    assert store.event_seen(event_id, c)
+    assert not store.event_seen(f"evt/{uuid.uuid4()}", c)
 
 
 def test_last_seen_round_trip(store: StateStore) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 from azure.mgmt.monitor import MonitorManagementClient
 
 from ..models import (
-    DiagnosticLog,
     DiagnosticSetting,
     LogAlertRule,
     MetricAlert,
@@ -23,6 +22,8 @@ from ..models import (
     PutMetricAlert,
 )
 from ..resource_ids import ResourceId
+from .bodies import InvalidBody, diagnostic_settings
+from .errors import ArmError
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
 
 METRIC_ALERT_CRITERIA = "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
@@ -39,6 +40,7 @@ ACTIONS = frozenset({
     "Microsoft.Insights/scheduledQueryRules/read",  # auth-alerts
 })
 SCHEDULED_QUERY_RULES_API_VERSION = "2023-12-01"
+DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview"  # what azure-mgmt-monitor 6.0.2 sends for diagnosticSettings
 
 
 class Monitor:
@@ -64,9 +66,12 @@ class Monitor:
         s, monitor = self.session, self._client(subscription_id)
         settings = categories = None
         if "diagnostic_settings" in needs:
-            items = s.list_sdk(lambda: monitor.diagnostic_settings.list(target, **s.timeouts),
-                               f"diagnostic settings of {target}")
-            settings = tuple(_diagnostic_setting(i) for i in items)
+            # Raw JSON through the session's pipeline: the SDK models cost more CPU than they give (issue 13).
+            items = s.list(f"{target}/providers/Microsoft.Insights/diagnosticSettings", DIAGNOSTIC_SETTINGS_API_VERSION)
+            try:
+                settings = diagnostic_settings(items)
+            except InvalidBody as exc:
+                raise ArmError("invalid", f"{target}: {exc}", code="InvalidListAnswer") from exc
         if "diagnostic_categories" in needs:
             found = s.list_sdk(lambda: monitor.diagnostic_settings_category.list(target, **s.timeouts),
                                f"diagnostic categories of {target}")
@@ -147,14 +152,6 @@ class Monitor:
             )
         )
         return info.done(resource)
-
-
-def _diagnostic_setting(item: Any) -> DiagnosticSetting:
-    logs = tuple(
-        DiagnosticLog(category=log_.category, category_group=log_.category_group, enabled=bool(log_.enabled))
-        for log_ in (item.logs or ())
-    )
-    return DiagnosticSetting(name=str(item.name), workspace_id=item.workspace_id, logs=logs)
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -207,7 +207,17 @@ class FaultInjector:
                 return self._note(method, path, found), headers
             headers.pop("Retry-After", None)
         found = self._cache_fault(method, path) or self._chaos(method, path, claims)
+        headers.update(self._hostile_headers(path))
         return (self._note(method, path, found) if found else None), headers
+
+    def _hostile_headers(self, path: str) -> dict[str, str]:
+        """A hostile ARM's throttling headers for this cache (emulator.hostile `rateLimitHeaders`)."""
+        match = _CACHE_PATH.match(path)
+        if match is None:
+            return {}
+        with self.store.lock:
+            state = self.store.find(match["sub"].lower(), match["rg"], match["name"])
+            return dict(state.hostile.get("rateLimitHeaders") or {}) if state is not None else {}
 
     def _note(self, method: str, path: str, found: Injection) -> Injection:
         with self._lock:

@@ -13,6 +13,9 @@ warden must refuse without sending anything it should not:
 - `privateEndpointIdOffHost`: every private endpoint id in the cache's GET body is prefixed with
   `@localhost:PORT`, so an id pasted after the endpoint URL turns `https://127.0.0.1:PORT` into user info
   and sends the request to `localhost`.
+- `rateLimitHeaders`: throttling headers sent as given on every answer for the cache (a `Retry-After` of
+  `inf`, `-5` or a year; a remaining count of `-1` or `abc`), with a `throttled` fault to make it a 429: a
+  client that believes them sleeps for ever, crashes, or bursts (emulator.faults applies them).
 
 Real ARM answers none of these; they exist to prove the defences (tests/gateway/test_hostile_arm.py).
 """
@@ -28,7 +31,7 @@ from .calls import Call, Reply
 from .handling import page
 
 OFF_HOST_PATH = "/hostile/off-host-page"
-KNOBS = ("firewallNextLink", "firewallRuleNames", "privateEndpointIdOffHost")
+KNOBS = ("firewallNextLink", "firewallRuleNames", "privateEndpointIdOffHost", "rateLimitHeaders")
 
 
 def _off_host(base_url: str) -> str:

@@ -79,6 +79,7 @@ class Settings:
     defer_budget_seconds: int = 3600
     defer_base_seconds: int = 30
     lro_wait_seconds: float = 20.0
+    arm_rate_scale: float = 1.0  # ARM's refill rates times this in the pacing model (time-scaled benchmarks)
     breaker_max_writes: int = 100
     breaker_window_seconds: int = 600
     flap_max: int = 3
@@ -113,6 +114,7 @@ class Settings:
             defer_budget_seconds=_int(env, "WARDEN_DEFER_BUDGET_SECONDS", 3600, minimum=60, maximum=7 * 86400),
             defer_base_seconds=_int(env, "WARDEN_DEFER_BASE_SECONDS", 30, minimum=1, maximum=900),
             lro_wait_seconds=float(_int(env, "WARDEN_LRO_WAIT_SECONDS", 20, minimum=0, maximum=MAX_LRO_WAIT_SECONDS)),
+            arm_rate_scale=float(_int(env, "WARDEN_ARM_RATE_SCALE", 1, minimum=1, maximum=1000)),
             breaker_max_writes=_int(env, "WARDEN_BREAKER_MAX_WRITES", 100, minimum=1, maximum=100_000),
             breaker_window_seconds=_int(env, "WARDEN_BREAKER_WINDOW_SECONDS", 600, minimum=1, maximum=7 * 86400),
             flap_max=_int(env, "WARDEN_FLAP_MAX", 3, minimum=1, maximum=1000),

@@ -16,9 +16,7 @@ data-sink conflicts) is a refusal, so a lock can never turn into an endless retr
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from typing import Any
 
 from azure.core.exceptions import (
@@ -30,6 +28,7 @@ from azure.core.exceptions import (
 )
 
 from .endpoint import OffEndpointRequest, PagingCut
+from .pacing import SubscriptionPaused, read_retry_after
 
 KINDS = ("busy", "throttled", "blocked", "gone", "stale", "unsafe", "transient", "invalid")
 # ARM codes that mean "try again later" on a 409.
@@ -63,18 +62,9 @@ class ArmError(Exception):
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None when absent or unreadable; capped
+    at `pacing.MAX_RETRY_AFTER_SECONDS`."""
+    return read_retry_after({"retry-after": value} if value else {}).seconds
 
 
 def _body_error(exc: HttpResponseError) -> tuple[str | None, str | None]:
@@ -130,14 +120,18 @@ def from_azure_error(exc: AzureError) -> ArmError:
         body_code, body_message = _body_error(exc)
         code = body_code or (exc.error.code if exc.error is not None else None)
         message = body_message or (exc.error.message if exc.error is not None else None) or exc.message
+        retry = read_retry_after(response.headers)
         return ArmError(
             kind_for(status, code, message),
-            message or f"HTTP {status}",
+            (message or f"HTTP {status}") + retry.note(),
             code=code,
             status=status,
             request_id=response.headers.get("x-ms-request-id"),
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry.seconds,
         )
+    if isinstance(exc, SubscriptionPaused):
+        return ArmError("throttled", f"not sent: {exc.message}", code="SubscriptionPaused",
+                        retry_after=exc.retry_after)
     if isinstance(exc, OffEndpointRequest):
         return ArmError("blocked", exc.message, code="OffEndpointRequest")
     if isinstance(exc, PagingCut):

@@ -2,7 +2,8 @@
 scope, and say who we are. A thin facade: it dispatches by resource kind to one module per service and
 declares every ARM action those modules perform (`ACTIONS`, the least-privilege role in infra/main.bicep).
 
-    pipeline  the shared session: SDK clients, policies (retry, correlation id), error mapping, raw JSON
+    pipeline  the shared session: SDK clients, policies (retry, correlation id, pacing), error mapping, raw JSON
+    pacing    the process-wide budget per subscription and principal that paces every request
     polling   bounded long-running operations
     redis     Azure Cache for Redis (Microsoft.Cache/redis)
     enterprise  Azure Managed Redis (Microsoft.Cache/redisEnterprise)
@@ -25,6 +26,7 @@ from ..models import Actor, CacheSnapshot, Step
 from ..resource_ids import CacheKind, ResourceId, Scope
 from . import enterprise, monitor, network, policy, polling, redis
 from .errors import ArmError
+from .pacing import Budgets
 from .pipeline import ApplyResult, ArmSession
 
 __all__ = ["ApplyResult", "ArmError", "Gateway"]
@@ -51,10 +53,11 @@ class Gateway:
         redis.ACTIONS | enterprise.ACTIONS | monitor.ACTIONS | network.ACTIONS | policy.ACTIONS | polling.ACTIONS
     )
 
-    def __init__(self, arm_endpoint: str, credential: TokenCredential, **options: float) -> None:
+    def __init__(self, arm_endpoint: str, credential: TokenCredential, *, budgets: Budgets | None = None,
+                 **options: float) -> None:
         """`options` are `ArmSession`'s: timeout, lro_wait_seconds, polling_interval, retry_total,
-        max_retry_after."""
-        self.session = ArmSession(arm_endpoint, credential, **options)  # type: ignore[arg-type]
+        max_retry_after, rate_scale; `budgets` (arm.pacing) defaults to the process-wide one."""
+        self.session = ArmSession(arm_endpoint, credential, budgets=budgets, **options)  # type: ignore[arg-type]
         self.monitor = monitor.Monitor(self.session)
         self.network = network.Network(self.session)
         self.policy = policy.PolicyStates(self.session)

@@ -8,7 +8,12 @@ Reads keep ARM's raw JSON (`raw_json`); writes report the request id of their la
 
 Retries: azure-core's retry policy honours Retry-After for transient failures (408/429/5xx), but only for
 short waits and a couple of attempts; anything longer surfaces as `throttled`/`transient` so the engine can
-defer the work item instead of blocking a Functions worker for minutes. A 409 is never retried here.
+defer the work item instead of blocking a Functions worker for minutes. A 409 is never retried here, and
+neither is an answer whose Retry-After is unreadable (azure-core would sleep for `inf`).
+
+Pacing (`arm.pacing`): every attempt of every client waits on the process-wide budget of its subscription
+and principal, fed by ARM's remaining-count headers; a 429 pauses that subscription's requests until its
+Retry-After has passed.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from .. import __version__
 from ..models import Actor
 from ..transport import StartupEnvTransport
 from .endpoint import EndpointPinnedAuthenticationPolicy, bounded_pages, bounded_sdk_list
-from .errors import ArmError, from_azure_error, parse_retry_after
+from .errors import ArmError, from_azure_error
+from .pacing import Budgets, PacingPolicy, SubscriptionPaused, read_retry_after, shared_budgets
 
 T = TypeVar("T")
 
@@ -58,10 +64,19 @@ class ArmRetryPolicy(RetryPolicy):
         status = response.http_response.status_code
         if status not in TRANSIENT_STATUSES:
             return False
-        retry_after = parse_retry_after(response.http_response.headers.get("Retry-After"))
-        if retry_after is not None and retry_after > self.max_retry_after:
+        retry_after = read_retry_after(response.http_response.headers)
+        if retry_after.unreadable or (retry_after.seconds is not None and retry_after.seconds > self.max_retry_after):
             return False
         return bool(super().is_retry(settings, response))
+
+    def get_retry_after(self, response: PipelineResponse[Any, Any]) -> float | None:
+        """Our validated reading (azure-core's own takes `inf`, `nan` or a negative as a sleep)."""
+        return read_retry_after(response.http_response.headers).seconds
+
+    def increment(self, settings: dict[str, Any], response: Any = None, error: Any = None) -> bool:
+        if isinstance(error, SubscriptionPaused):
+            return False  # not sent: our own pacing already waited all it may; the engine defers
+        return bool(super().increment(settings, response=response, error=error))
 
 
 # The reconcile's correlation id; `BoundedArmPolling` carries it into the SDK's poller thread.
@@ -122,7 +137,8 @@ class ApplyResult:
 class ArmSession:
     """One ARM endpoint and credential: SDK clients built once per subscription with the shared policies, a
     plain pipeline for types we have no SDK for, and the timeouts every call carries. Settings are read on
-    each call, so a changed `timeout` applies to the next call."""
+    each call, so a changed `timeout` applies to the next call. `rate_scale` multiplies ARM's refill rates in
+    the pacing model (benchmarks against a time-scaled emulator; 1 in Azure)."""
 
     def __init__(
         self,
@@ -134,6 +150,8 @@ class ArmSession:
         polling_interval: float = 1.0,
         retry_total: int = 2,
         max_retry_after: float = 5.0,
+        rate_scale: float = 1.0,
+        budgets: Budgets | None = None,
     ) -> None:
         self.arm_endpoint = arm_endpoint.rstrip("/")
         self.credential = credential
@@ -142,9 +160,13 @@ class ArmSession:
         self.polling_interval = polling_interval
         self.retry_total = retry_total
         self.max_retry_after = max_retry_after
+        # Shared by every session of the process (so by every reconcile), keyed by endpoint and principal.
+        self.budgets = budgets if budgets is not None else shared_budgets(rate_scale)
         self._lock = threading.Lock()
         self._clients: dict[tuple[type, str], Any] = {}
         self._pipeline: PipelineClient[Any, Any] | None = None
+        self._principal: str | None = None
+        self._principal_lock = threading.Lock()
 
     @property
     def timeouts(self) -> dict[str, float]:
@@ -158,6 +180,8 @@ class ArmSession:
             "transport": StartupEnvTransport(**self.timeouts),
             "polling_interval": self.polling_interval,
             "per_call_policies": [CorrelationPolicy()],
+            # After the retry policy: each attempt, retries included, waits on its subscription's budget.
+            "per_retry_policies": [PacingPolicy(self.budgets, self.arm_endpoint, self.principal)],
             # The only authentication policy: refuses any request off WARDEN_ARM_ENDPOINT before the token
             # is attached (nextLink, Azure-AsyncOperation, Location, redirects, ids pasted into paths).
             "authentication_policy": EndpointPinnedAuthenticationPolicy(
@@ -195,6 +219,7 @@ class ArmSession:
                         UserAgentPolicy(sdk_moniker=f"redis-warden/{__version__}"),
                         *kwargs["per_call_policies"],
                         kwargs["retry_policy"],
+                        *kwargs["per_retry_policies"],
                         kwargs["authentication_policy"],
                     ],
                     transport=kwargs["transport"],
@@ -230,6 +255,21 @@ class ArmSession:
             return fn()
         except AzureError as exc:
             raise from_azure_error(exc) from exc
+
+    def principal(self) -> str:
+        """Whom ARM meters our requests against (the token's object id, else its app id), worked out once;
+        a credential whose token is not a JWT is metered as itself."""
+        with self._principal_lock:
+            if self._principal is None:
+                try:
+                    actor = self.own_identity()
+                except ArmError as exc:
+                    if exc.code != "InvalidToken":
+                        return f"credential-{id(self.credential):x}"  # no token now: worked out next time
+                    self._principal = f"credential-{id(self.credential):x}"
+                else:
+                    self._principal = (actor.object_id or actor.app_id or "unknown").lower()
+            return self._principal
 
     def own_identity(self) -> Actor:
         """Who the warden is to ARM, from its own access token's payload (no signature check is needed:

@@ -87,7 +87,8 @@ class Runtime:
             from ..audit.log_ingestion import install
 
             install(settings.logs_ingestion, credential)
-        gateway = Gateway(settings.arm_endpoint, credential, lro_wait_seconds=settings.lro_wait_seconds)
+        gateway = Gateway(settings.arm_endpoint, credential, lro_wait_seconds=settings.lro_wait_seconds,
+                          rate_scale=settings.arm_rate_scale)
         if settings.storage is None:
             raise ValueError("AzureWebJobsStorage: required")
         storage = StorageClients(settings.storage, credential)

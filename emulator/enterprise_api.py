@@ -1,13 +1,20 @@
 """Microsoft.Cache/redisEnterprise (api-version 2025-07-01, Azure Managed Redis): clusters, databases,
 private endpoint connections, access policy assignments, and diagnostic settings on a database.
 
-PATCHes of a cluster or a database are long-running, as the spec says (`final-state-via:
-azure-async-operation`), in one of the two shapes the spec allows, per server: `updating` (200 with
-`provisioningState: Updating`, finished by GETs of the resource) or `accepted` (202 with `Azure-AsyncOperation`
-and `Location` pointing at the spec's `locations/{loc}/operationsStatus/{id}`, which answers an
-`OperationStatus` body `InProgress` until done, then `Succeeded`). Bodies are validated against the vendored
-spec; refusals ARM documents for this type are reproduced (see emulator/README.md, "ARM rejects X").
-Diagnostic settings reuse `DiagnosticsApi` through a small adapter that presents a database as its target.
+PATCHes of a cluster or a database are long-running. The default shape, `recorded`, is what recorded real
+updates of this resource provider show (azure-cli-extensions redisenterprise recordings, kept in
+tests/conformance/fixtures/amr_*_update_lro.json; no recording of a PATCH exists, the recorded updates are
+PUTs of the same resources): 200 with the resource, `provisioningState` and `resourceState` `Updating`, an
+`Azure-AsyncOperation` at `/subscriptions/{s}/providers/Microsoft.Cache/locations/{Display%20Name}/
+operationsStatus/{id}` carrying ARM's signed parameters (t, c, s, h) and a `Location` at the database itself
+(a database) or at `{cluster}/operationresults/{id}` (a cluster). The status URL answers `Pending` (a
+database, with `endTime` 0001-01-01) or `InProgress` (a cluster) until the operation is done, then
+`Succeeded` with its `endTime`. The recorded cluster update answered 201, which a PATCH may not (the spec's
+`RedisEnterprise_Update` allows 200 and 202 and the SDK refuses anything else), so a PATCH gets 200.
+`updating` is the spec's other answer: 200 with `provisioningState: Updating` and no status URL, finished by
+GETs of the resource. Bodies are validated against the vendored spec; refusals ARM documents for this type
+are reproduced (see emulator/README.md, "ARM rejects X"). Diagnostic settings reuse `DiagnosticsApi`
+through a small adapter that presents a database as its target.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from . import errors
 from .calls import Call, Reply, WriteEvent
@@ -32,6 +39,7 @@ RETIRED_TLS = ("1.0", "1.1")
 # DatabaseProperties fields whose x-ms-mutability is read/create only: a PATCH may not change them.
 CREATE_ONLY_DATABASE_FIELDS = ("port", "modules", "geoReplication")
 _CLUSTER_TYPE = "Microsoft.Cache/redisEnterprise"
+NOT_ENDED = "0001-01-01T00:00:00+00:00"  # the endTime ARM records for a database operation still Pending
 
 
 @dataclass
@@ -113,35 +121,48 @@ class EnterpriseApi:
                 if key in update:
                     state.body[key] = update[key]
             op = self.store.begin(state, None)
-            body = copy.deepcopy(state.body)
-        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/write")
+            body = _accepted(state.body)
+        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/write", location=(
+            f"{call.base_url}{state.id}/operationresults/{op.id}?{self._signed_query(call, op)}"))
 
     def _lro(self, call: Call, state: ClusterState, op: EnterpriseOperation, body: dict[str, Any],
-             operation_name: str) -> Reply:
+             operation_name: str, *, location: str) -> Reply:
         event = WriteEvent(call.path, operation_name, delete=False)
         if self.lro_shape == "updating":
             return Reply(200, body, event=event)
         status = (f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"
-                  f"{state.location}/operationsStatus/{op.id}?"
-                  f"{urlencode({'api-version': call.query['api-version']})}")
-        headers = {"Azure-AsyncOperation": status, "Location": status}
+                  f"{quote(op.location)}/operationsStatus/{op.id}?{self._signed_query(call, op)}")
+        headers = {"Azure-AsyncOperation": status, "Location": location}
         if self.retry_after is not None:
             headers["Retry-After"] = str(retry_after(self.store.seconds_left(op), self.retry_after))
-        return Reply(202, None, headers=headers, event=event)
+        return Reply(200, body, headers=headers, event=event)
+
+    @staticmethod
+    def _signed_query(call: Call, op: EnterpriseOperation) -> str:
+        return urlencode({"api-version": call.query["api-version"], "t": op.token, "c": op.signature,
+                          "s": op.signature, "h": op.signature})
 
     def operation_status(self, call: Call, sub: str, location: str, op_id: str) -> Reply:
+        """`locations/{loc}/operationsStatus/{id}`: the body recorded ARM answers (id, name, status, startTime,
+        endTime), `Pending` for a database and `InProgress` for a cluster while it runs."""
         with self.store.lock:
             op = self.store.poll(op_id)
-            if op is None or op.cluster_key.split("/")[2] != sub.lower():
+            if op is None or op.cluster_key.split("/")[2] != sub.lower() or op.token != call.query.get("t"):
                 raise ArmHttpError(404, "NotFound", f"The operation '{op_id}' was not found.")
+            if op.done:
+                status, ended = "Succeeded", op.ended
+            elif op.database is not None:
+                status, ended = "Pending", NOT_ENDED
+            else:
+                status, ended = "InProgress", op.started  # recorded: an endTime ~1 s after startTime
             body: dict[str, Any] = {
-                "id": f"/subscriptions/{sub}/providers/Microsoft.Cache/locations/{location}/operationsStatus/{op.id}",
+                "id": f"/subscriptions/{sub}/providers/Microsoft.Cache/locations/{op.location}/operationsStatus/"
+                      f"{op.id}",
                 "name": op.id,
-                "status": "Succeeded" if op.done else "InProgress",
+                "status": status,
                 "startTime": op.started,
+                "endTime": ended,
             }
-            if op.ended:
-                body["endTime"] = op.ended
         return Reply(200, body)
 
     # ------------------------------------------------------------------------------------------ databases
@@ -183,8 +204,9 @@ class EnterpriseApi:
                 )
             current.update(new)
             op = self.store.begin(state, database)
-            body = copy.deepcopy(database.body)
-        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/databases/write")
+            body = _accepted(database.body)
+        return self._lro(call, state, op, body, "Microsoft.Cache/redisEnterprise/databases/write", location=(
+            f"{call.base_url}{database.id}?{urlencode({'api-version': call.query['api-version']})}"))
 
     # ------------------------------------------------------------------------------------------ children
 
@@ -199,6 +221,17 @@ class EnterpriseApi:
             state = self.cluster(sub, rg, name, method="GET", resource="accessPolicyAssignments")
             items = [copy.deepcopy(a) for a in self.database(state, db, rg).assignments]
         return self._page(call, sorted(items, key=lambda a: a["name"].lower()))
+
+
+def _accepted(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer to an accepted update: the resource with the change, `Updating` in both states (recorded,
+    even when the emulator's operation is already over by the next request)."""
+    out = copy.deepcopy(body)
+    props = out.setdefault("properties", {})
+    props["provisioningState"] = "Updating"
+    if "resourceState" in props:
+        props["resourceState"] = "Updating"
+    return out
 
 
 class DatabaseTargets:

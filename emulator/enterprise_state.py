@@ -4,12 +4,15 @@ policy assignments) and long-running operations.
 It shares the redis store's lock, clock, subscriptions and resource groups, so a resource group holding only
 a cluster is known to both APIs and one lock orders every change. Completion of a PATCH is counted in polls
 (GETs of the resource or of its operation status), with an optional minimum duration, as for redis, so tests
-never depend on wall-clock timing.
+never depend on wall-clock timing. While it runs, the resource shows `provisioningState` and `resourceState`
+`Updating`; once done, `Succeeded` and `Running` (recorded: tests/conformance/fixtures/amr_database_update_lro.json).
 """
 
 from __future__ import annotations
 
 import copy
+import secrets
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +46,10 @@ class EnterpriseOperation:
     polls_remaining: int
     not_before: float
     started: str
+    location: str = ""  # the cluster's display location ('Central US EUAP'), as the status URL names it
+    # The status URL's opaque signed parameters (t, c, s, h): a client must send `t` back unchanged.
+    token: str = field(default_factory=lambda: str(time.time_ns()))
+    signature: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     done: bool = False
     ended: str | None = None
 
@@ -173,6 +180,7 @@ class EnterpriseStore:
             polls_remaining=state.lro_polls,
             not_before=clock() + state.lro_seconds,
             started=_now(),
+            location=str(state.body.get("location", "")),
         )
         self.operations[op.id] = op
         target = database.body if database else state.body
@@ -184,7 +192,7 @@ class EnterpriseStore:
         if is_due(op, clock()):
             self._finish(op)
         else:
-            _set_provisioning(target, "Updating")
+            _set_states(target, "Updating", "Updating")
         return op
 
     def poll(self, op_id: str) -> EnterpriseOperation | None:
@@ -207,10 +215,10 @@ class EnterpriseStore:
         if cluster is None:
             return
         if op.database is None:
-            _set_provisioning(cluster.body, "Succeeded")
+            _set_states(cluster.body, "Succeeded", "Running")
             cluster.sequence = None
         elif op.database in cluster.databases:
-            _set_provisioning(cluster.databases[op.database].body, "Succeeded")
+            _set_states(cluster.databases[op.database].body, "Succeeded", "Running")
 
     # ------------------------------------------------------------------------------------------ faults
 
@@ -231,5 +239,14 @@ def _assignment(database_id: str, item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _set_states(body: dict[str, Any], provisioning: str, resource: str) -> None:
+    """`provisioningState`, and `resourceState` where the resource shows one (every recorded AMR body does)."""
+    _set_provisioning(body, provisioning)
+    props = body.setdefault("properties", {})
+    if "resourceState" in props:
+        props["resourceState"] = resource
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ARM's operation timestamps: seven fractional digits and '+00:00' ('2025-04-30T14:01:06.8882643+00:00')."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"

@@ -8,8 +8,10 @@ settings and private DNS zone groups go through the same `Monitor` and `Network`
 so both products behave the same towards ARM.
 Write bodies are raw JSON holding only what the step changes: the SDK's `ClusterUpdate` / `DatabaseUpdate`
 models would serialise whatever the caller set, and a dict keeps every write body reviewable. PATCHes are
-long-running with `Azure-AsyncOperation` (final-state-via azure-async-operation in the spec); our bounded
-poller follows the operation and then GETs the resource, so the result is the resource, not the status.
+long-running with `Azure-AsyncOperation` (final-state-via azure-async-operation in the spec; recorded updates
+answer 200 with the resource `Updating` and a status URL that says `Pending`/`InProgress`, then `Succeeded`:
+tests/conformance/fixtures/amr_*_update_lro.json); our bounded poller follows the operation and then GETs the
+resource, so the result is the resource, not the status.
 
 Snapshot mapping: `resource` is the cluster GET body; `databases` the database bodies (camelCase, absent
 fields absent); `diagnostic_settings`/`diagnostic_categories` those of the `default` database, where Azure

@@ -11,14 +11,18 @@ ARM makes up, is taken from the emulator's answer.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
+from requests.structures import CaseInsensitiveDict
 
-from emulator.testing import RawArm, running_emulator
+from emulator.testing import EmulatorCredential, RawArm, running_emulator
 
 FIXTURES = Path(__file__).with_name("fixtures")
 SERVED_API = {"2023-04-01": "2024-11-01"}  # the firewallRules contract is unchanged between them
@@ -49,7 +53,7 @@ def assert_same_shape(recorded: Any, actual: Any, where: str = "body", *, values
         assert actual == recorded, f"{where}: {actual!r}, ARM answered {recorded!r}"
 
 
-def _assert_headers(expected: dict[str, Any], absent: list[str], resp: requests.Response, op_id: str | None,
+def _assert_headers(expected: dict[str, Any], absent: list[str], resp: Any, op_id: str | None,
                     recorded_op: str | None, name: str) -> None:
     for header, want in expected.items():
         got = resp.headers.get(header)
@@ -134,3 +138,136 @@ def test_every_fixture_is_cited_in_sources(name: str) -> None:
     sources = (FIXTURES / "SOURCES.md").read_text(encoding="utf-8")
     assert name in sources
     assert "repository" in _load(name)["source"]
+
+
+# ---------------------------------------------------------------------------------------------- Azure Managed Redis
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One response as the SDK's pipeline received it."""
+
+    method: str
+    url: str
+    status_code: int
+    headers: CaseInsensitiveDict
+    body: Any
+
+    def json(self) -> Any:
+        return self.body
+
+
+class SeenBySdk(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Keeps every response the real SDK client gets: the write, each status poll and its final GET. Bodies
+    are read once the SDK is done (it streams the write's answer and reads it itself)."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[str, str, Any]] = []
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:  # type: ignore[type-arg]
+        self.responses.append((request.http_request.method, request.http_request.url, response.http_response))
+
+    def seen(self) -> list[Seen]:
+        out = []
+        for method, url, http in self.responses:
+            text = http.text()
+            out.append(Seen(method, url, http.status_code, CaseInsensitiveDict(http.headers),
+                            json.loads(text) if text else None))
+        return out
+
+
+TIMESTAMPS = ("startTime", "endTime")
+NOT_ENDED = "0001-01-01T00:00:00+00:00"
+# Recorded at 2025-05-01-preview, not in the 2025-07-01 contract the emulator and the warden's SDK speak.
+UNSERVED_PROPERTIES = ("keySpaceNotification",)
+
+
+def _served(value: Any) -> Any:
+    """A recorded body (or fleet entry) without the properties of another api-version."""
+    out = json.loads(json.dumps(value))
+    for item in [out, *out.get("databases", [])] if isinstance(out, dict) else []:
+        for key in UNSERVED_PROPERTIES:
+            (item.get("properties") or {}).pop(key, None)
+    return out
+
+
+def _without_times(body: dict[str, Any]) -> dict[str, Any]:
+    """A status body with its timestamps checked apart: present, strings, the 'not ended' sentinel by value."""
+    out = dict(body)
+    for key in TIMESTAMPS:
+        value = out.pop(key)
+        assert isinstance(value, str) and value, f"{key}: {value!r}"
+    return out
+
+
+def _drive_amr_update(fixture: dict[str, Any], *, database: str | None, patch: dict[str, Any]) -> list[Seen]:
+    """The warden's write as the warden makes it: azure-mgmt-redisenterprise's begin_update (a PATCH) on the
+    recorded resource, followed to the end by the SDK's own LRO poller. Two polls: the first one in progress."""
+    fleet = [{**_served(fixture["fleet"][0]), "x-emulator": {"lroPolls": 2}}]
+    cluster = fleet[0]["id"]
+    rg, name = cluster.split("/")[4], cluster.rsplit("/", 1)[-1]
+    recorder = SeenBySdk()
+    with running_emulator(fleet, lro_shape="recorded", retry_after=None) as server:
+        client = RedisEnterpriseManagementClient(EmulatorCredential(server), cluster.split("/")[2],
+                                                 base_url=server.arm_endpoint, polling_interval=0,
+                                                 per_call_policies=[recorder])
+        body = json.dumps(patch).encode("utf-8")
+        if database is None:
+            poller = client.redis_enterprise.begin_update(rg, name, body, content_type="application/json")
+        else:
+            poller = client.databases.begin_update(rg, name, database, body, content_type="application/json")
+        poller.result()
+    return recorder.seen()
+
+
+def _op_id(resp: Seen) -> str:
+    return urlsplit(resp.headers["Azure-AsyncOperation"]).path.rsplit("/", 1)[-1]
+
+
+def test_an_amr_database_patch_answers_as_the_recorded_database_update() -> None:
+    """Recorded: a PUT of an existing database (no PATCH of this provider is recorded); sent: the SDK's PATCH of
+    the same change. Status, LRO headers and where they point, the body during and after, the status polls."""
+    fixture = _load("amr_database_update_lro.json")
+    want = {e["name"]: {**e["response"], "body": _served(e["response"]["body"])} for e in fixture["exchanges"]}
+    update = next(e for e in fixture["exchanges"] if e["name"] == "update")
+    recorded_op = want["poll-pending"]["body"]["name"]
+    seen = _drive_amr_update(fixture, database="default", patch=update["patch_body"])
+    assert [(s.method, s.status_code) for s in seen] == [("PATCH", 200), ("GET", 200), ("GET", 200), ("GET", 200)]
+    write, pending, succeeded, after = seen
+    op_id = _op_id(write)
+    _assert_headers(want["update"]["headers"], want["update"]["absent_headers"], write, op_id, recorded_op, "update")
+    assert_same_shape(want["update"]["body"], write.json(), "update.body")  # the new value, Updating/Updating
+    for resp, name in ((pending, "poll-pending"), (succeeded, "poll-succeeded")):
+        _assert_headers(want[name]["headers"], want[name]["absent_headers"], resp, op_id, recorded_op, name)
+        expected = json.loads(json.dumps(want[name]["body"]).replace(recorded_op, op_id))
+        assert_same_shape(_without_times(expected), _without_times(resp.json()), f"{name}.body")
+    assert pending.json()["endTime"] == NOT_ENDED == want["poll-pending"]["body"]["endTime"]
+    assert succeeded.json()["endTime"] != NOT_ENDED
+    assert after.url.split("?")[0].endswith(update["request"]["path"])  # the final GET is the database itself
+    assert_same_shape(want["get-after"]["body"], after.json(), "get-after.body")
+
+
+def test_an_amr_cluster_patch_answers_as_the_recorded_cluster_update() -> None:
+    """Recorded: a PUT changing the cluster's SKU, answered 201 with the old SKU, resourceState Scaling. Sent: the
+    SDK's PATCH of publicNetworkAccess (what the warden changes). Where they differ, and why, is asserted here."""
+    fixture = _load("amr_cluster_update_lro.json")
+    want = {e["name"]: e["response"] for e in fixture["exchanges"]}
+    recorded_op = want["poll-in-progress"]["body"]["name"]
+    seen = _drive_amr_update(fixture, database=None, patch={"properties": {"publicNetworkAccess": "Disabled"}})
+    write, in_progress, *_, after = seen
+    # A PUT creating or scaling may answer 201; a PATCH may not (RedisEnterprise_Update: 200 or 202, and the
+    # SDK refuses any other code), so the recorded 201 becomes 200 with the same headers and body shape.
+    assert want["update"]["status"] == 201 and write.status_code == 200
+    op_id = _op_id(write)
+    _assert_headers(want["update"]["headers"], want["update"]["absent_headers"], write, op_id, recorded_op, "update")
+    recorded = json.loads(json.dumps(want["update"]["body"]))
+    recorded["properties"]["publicNetworkAccess"] = "Disabled"  # the change sent; applied in the answer as the
+    recorded["properties"]["resourceState"] = "Updating"  # database update shows (Scaling is a SKU change's)
+    assert_same_shape(recorded, write.json(), "update.body")
+    name = "poll-in-progress"
+    _assert_headers(want[name]["headers"], want[name]["absent_headers"], in_progress, op_id, recorded_op, name)
+    expected = json.loads(json.dumps(want[name]["body"]).replace(recorded_op, op_id))
+    assert_same_shape(_without_times(expected), _without_times(in_progress.json()), f"{name}.body")
+    assert after.json()["properties"]["provisioningState"] == "Succeeded"
+    assert after.json()["properties"]["resourceState"] == "Running"
+    assert after.json()["properties"]["publicNetworkAccess"] == "Disabled"

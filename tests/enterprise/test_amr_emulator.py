@@ -84,12 +84,15 @@ def test_list_by_resource_group_and_children(arm: RawArm):
 
 def test_cluster_patch_is_a_long_running_operation_in_the_configured_shape(server: EmulatorServer, arm: RawArm):
     resp = arm.request("PATCH", AMR, body={"properties": {"publicNetworkAccess": "Disabled"}})
-    if server.lro_shape == "recorded":
-        assert resp.status_code == 202 and not resp.content
+    if server.lro_shape == "recorded":  # as recorded (tests/conformance/fixtures/amr_cluster_update_lro.json)
+        assert resp.status_code == 200 and resp.json()["properties"]["provisioningState"] == "Updating"
         status_url = resp.headers["Azure-AsyncOperation"]
-        assert "/operationsStatus/" in status_url and resp.headers["Location"] == status_url
+        assert "/providers/Microsoft.Cache/locations/UK%20South/operationsStatus/" in status_url
+        assert resp.headers["Location"].split("?")[0].endswith(f"{AMR}/operationresults/" +
+                                                               status_url.split("?")[0].rsplit("/", 1)[-1])
         polled = arm.request("GET", status_url).json()
-        assert polled["status"] == "Succeeded" and "endTime" in polled  # lroPolls 1: done on the first poll
+        assert polled["status"] == "Succeeded" and polled["endTime"]  # lroPolls 1: done on the first poll
+        assert arm.request("GET", status_url.split("&t=")[0]).status_code == 404  # without ARM's signed `t`
     else:
         assert resp.status_code == 200 and resp.json()["properties"]["provisioningState"] == "Updating"
         assert arm.request("GET", AMR).json()["properties"]["provisioningState"] == "Succeeded"

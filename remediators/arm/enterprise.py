@@ -26,9 +26,7 @@ import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
+from typing import TYPE_CHECKING, Any
 
 from ..models import CacheSnapshot, ManualAction, PatchCache, PatchDatabase, PutDiagnosticSetting, Step
 from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, cache_of
@@ -38,6 +36,9 @@ from .errors import ArmError
 from .monitor import Monitor
 from .network import Network
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+
+if TYPE_CHECKING:
+    from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class EnterpriseClusters:
         self.network = network
 
     def _client(self, subscription_id: str) -> RedisEnterpriseManagementClient:
+        # Imported on first use: a fleet of Azure Cache for Redis only never loads it (cold start, issue 13).
+        from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
+
         return self.session.client(RedisEnterpriseManagementClient, subscription_id)
 
     # ------------------------------------------------------------------------------------------ reads

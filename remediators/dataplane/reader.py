@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from azure.core.credentials import TokenCredential
-from redis.auth.err import RequestTokenErr, TokenRenewalErr
 
 from ..models import CacheSnapshot
 from ..resource_ids import CacheKind, ResourceId
-from .auth import entra_credential_provider
-from .client import connect
 from .endpoint import EndpointError, RedisEndpoint, endpoint_from_arm
 from .ratelimit import TokenBucket
 from .sampling import SampleLimits, SampleReport, sample_key_expiry
+
+if TYPE_CHECKING:
+    import redis
 
 DEFAULT_RATE = 200.0  # commands a second per cache
 
@@ -67,6 +66,14 @@ class KeyExpiryReader:
             endpoint = self._endpoint(snapshot)
         except (EndpointError, ValueError) as exc:
             return SampleOutcome(None, str(exc))
+        # redis-py and redis-entraid load on the first sample, not at import: only opted-in scans sample, and
+        # an event must not pay for them (cold start, issue 13).
+        import redis
+        from redis.auth.err import RequestTokenErr, TokenRenewalErr
+
+        from .auth import entra_credential_provider
+        from .client import connect
+
         client: redis.Redis | None = None
         try:
             client = connect(endpoint, entra_credential_provider(self._credential), ca_file=self._ca_file,

@@ -18,11 +18,9 @@ from typing import Any
 
 from ..arm.gateway import ArmError
 from ..audit.log_ingestion import flush_installed
-from ..audit.reader import open_source
 from ..engine.authority import vouched
 from ..events import parse_message
 from ..redact import body_digest
-from ..reporting.publish import publish_monthly_pack
 from ..resource_ids import InvalidResourceId, parse_scope
 from ..settings import WORK_QUEUE
 from ..state.storage import send_text
@@ -183,6 +181,11 @@ def on_pack_timer(*, rt: Runtime | None = None, now: datetime | None = None) -> 
     """Monthly, early on the 1st (UTC): the assessment pack for the London month just ended, built from the
     trail `audit verify` reads, into the WORM pack container, with a `report-published` record. A failure is
     audited as an `alert` and raised, so the host's retry policy runs this again (nothing is overwritten)."""
+    # Imported here, not at import time: the pack (jinja2, the report builders) is monthly work, and every
+    # event would otherwise pay for loading it on a cold start (issue 13).
+    from ..audit.reader import open_source
+    from ..reporting.publish import publish_monthly_pack
+
     rt = rt or get_runtime()
     settings = rt.settings
     source = open_source(file=settings.audit_file,

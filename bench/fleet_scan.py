@@ -1,13 +1,16 @@
 """A compliant rescan of a fleet spread over many subscriptions, against ARM's token buckets.
 
 The emulator (own process) enforces ARM's 2024 buckets per subscription and principal (reads 250 refilling
-25/s, emulator/throttling.py), optionally refilling `--time-scale` times faster and asking for a Retry-After of
-at least `--retry-after` seconds on every 429. The warden scans the way `warden scan` does today, one
-subscription scope after another, each cache reconciled in this process (`run_scan`, Azurite for state).
+25/s, emulator/throttling.py), refilling `--time-scale` times as fast as ARM's (below 1: slower, so a short
+run is bound by the buckets as a long real one is) and asking for a Retry-After of at least `--retry-after`
+seconds on every 429. The warden scans the way `scan --subscription A,B,...` does: the whole fleet listed with
+one Azure Resource Graph query (`--per-subscription`: one ARM-listed scan per subscription, as before),
+each cache reconciled in this process (`run_scan`, Azurite for state).
 
-Printed: ARM reads per cache, 429s received, caches not finished (failures), wall time and its ratio to the
-refill bound (the least time ARM's buckets allow for the reads this scan made: per subscription
-max(0, reads - 250) / refill, subscriptions refilling in parallel), CPU per cache and peak RSS.
+Printed: ARM reads per cache, Resource Graph queries, 429s received (ARM's and ARG's), caches not finished
+(failures), wall time and its ratio to the refill bound (the least time ARM's buckets allow for the reads
+this scan made: per subscription max(0, reads - 250) / refill, subscriptions refilling in parallel), CPU per
+cache and peak RSS.
 
     .venv/bin/python -m bench.fleet_scan [--caches 10000] [--subscriptions 50] [--time-scale 1] [--retry-after 0]
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from devhost.azurite import start_azurite
+from emulator.principals import WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
 
 from .harness import WORKSPACE, Stopwatch, app_environment, app_settings, demo_fleet, emit, emulator_process
@@ -51,11 +55,12 @@ def refill_bound(reads_per_subscription: Counter[str], time_scale: float) -> flo
     return max((max(0.0, n - BUCKET) / (REFILL * time_scale) for n in reads_per_subscription.values()), default=0.0)
 
 
-def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: float, workdir: Path) -> dict[str, Any]:
+def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: float, workdir: Path, *,
+        per_subscription: bool = False) -> dict[str, Any]:
     from remediators.engine.reconcile import Outcome
     from remediators.entry.runtime import Runtime
-    from remediators.entry.scan import MemoryDeferrer, run_scan
-    from remediators.resource_ids import Scope
+    from remediators.entry.scan import MemoryDeferrer, ScanScope, run_scan
+    from remediators.resource_ids import FleetScope, Scope
     from remediators.settings import Settings
 
     ids = subscription_ids(subs)
@@ -69,19 +74,29 @@ def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: 
         rt = Runtime.build(Settings.from_env(os.environ), deferrer=deferrer)
         outcomes: Counter[str] = Counter()
         not_done = 0
+        scopes: list[ScanScope] = ([Scope(sub) for sub in ids] if per_subscription or subs == 1
+                                   else [FleetScope(subscriptions=tuple(ids))])
+        scanned = 0
         with Stopwatch() as sw:
-            for sub in ids:
-                report = run_scan(rt, deferrer, Scope(sub), dry_run=False, retry_for_seconds=retry_for)
+            for scope in scopes:
+                report = run_scan(rt, deferrer, scope, dry_run=False, retry_for_seconds=retry_for)
                 outcomes.update(str(r.outcome) for r in report.results)
+                scanned += len(report.results) + len(report.still_deferred)
                 not_done += len(report.still_deferred)
                 not_done += sum(1 for r in report.results if r.outcome is Outcome.GAVE_UP)
         calls = arm.warden_arm_calls()
+        graph = [c for c in arm.calls() if (c.get("caller") or {}).get("appid") == WARDEN_CLIENT_ID
+                 and "resourcegraph" in c["path"].lower()]
+    not_done += caches - scanned  # a cache the listing missed is a failure too
     reads = [c for c in calls if c["method"] == "GET"]
     per_sub: Counter[str] = Counter(c["path"].split("/")[2].lower() for c in reads)
     bound = refill_bound(per_sub, time_scale)
     return {
         "caches": caches, "subscriptions": subs, "time_scale": time_scale, "retry_after_floor": retry_after,
         "arm_reads": len(reads), "reads_per_cache": round(len(reads) / caches, 2),
+        "listing": "per-subscription ARM lists" if len(scopes) > 1 else (
+            "Resource Graph" if isinstance(scopes[0], FleetScope) else "ARM lists"),
+        "graph_queries": len(graph), "graph_429": sum(1 for c in graph if c["status"] == 429),
         "throttled_429": sum(1 for c in calls if c["status"] == 429),
         "not_finished": not_done, "outcomes": dict(outcomes),
         "wall_seconds": round(sw.wall, 1), "refill_bound_seconds": round(bound, 1),
@@ -97,12 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--time-scale", type=float, default=1.0, help="buckets refill this many times faster than ARM's")
     p.add_argument("--retry-after", type=int, default=0, help="every 429 asks for at least this many seconds")
     p.add_argument("--retry-for", type=float, default=120.0, help="the CLI's retry window (seconds)")
+    p.add_argument("--per-subscription", action="store_true",
+                   help="one ARM-listed scan per subscription instead of one Resource Graph listing")
     args = p.parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
-        f = run(args.caches, args.subscriptions, args.time_scale, args.retry_after, args.retry_for, Path(tmp))
+        f = run(args.caches, args.subscriptions, args.time_scale, args.retry_after, args.retry_for, Path(tmp),
+                per_subscription=args.per_subscription)
     print(f"rescan of {f['caches']} compliant caches over {f['subscriptions']} subscriptions "
-          f"(buckets x{f['time_scale']:g}, Retry-After >= {f['retry_after_floor']} s): "
+          f"(buckets x{f['time_scale']:g}, Retry-After >= {f['retry_after_floor']} s, listed by {f['listing']}, "
+          f"{f['graph_queries']} Resource Graph queries): "
           f"{f['reads_per_cache']} reads/cache, {f['throttled_429']} 429s, {f['not_finished']} not finished, "
           f"{f['wall_seconds']} s wall vs refill bound {f['refill_bound_seconds']} s (ratio {f['ratio_to_bound']}), "
           f"{f['cpu_ms_per_cache']} CPU ms/cache, outcomes {f['outcomes']}; bench took "

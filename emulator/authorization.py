@@ -38,6 +38,9 @@ OPERATIONS_FILE = Path(__file__).with_name("rbac_operations.json")
 _VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 WORKSPACE_LINKED_ACTION = "Microsoft.OperationalInsights/workspaces/sharedKeys/action"
 ACTION_GROUP_LINKED_ACTION = "Microsoft.Insights/actionGroups/read"
+# A Resource Graph query is a tenant-level POST authorised as a read (Microsoft's operations list names only
+# `resources/read` for it); emulator.server checks it, and ARG returns only rows the caller may read.
+GRAPH_READ_ACTION = "Microsoft.ResourceGraph/resources/read"
 
 
 class UnmappedRequest(ValueError):

@@ -132,8 +132,11 @@ class ResourceGraphApi:
 
     def __init__(self, rows: Callable[[], Iterable[Mapping[str, Any]]], tenant_id: str, *,
                  management_groups: Mapping[str, Sequence[str]] | None = None,
-                 quota: UserQuota | None = None) -> None:
+                 quota: UserQuota | None = None, hostile_rows: Sequence[Mapping[str, Any]] = ()) -> None:
         self._rows = rows
+        # A hostile index (tests only): rows answered as given, after the real ones, to every query whatever its
+        # scope (real ARG answers none of them).
+        self.hostile_rows = [dict(r) for r in hostile_rows]
         self.tenant_id = tenant_id.lower()
         self.management_groups = {k.lower(): tuple(s.lower() for s in v) for k, v in (management_groups or {}).items()}
         self.quota = quota or UserQuota()
@@ -149,7 +152,9 @@ class ResourceGraphApi:
             raise QueryError(f"management group {group!r} not found or not accessible")
         return set(found)
 
-    def query(self, call: Call, user: str) -> Reply:
+    def query(self, call: Call, user: str, visible: Callable[[Mapping[str, Any]], bool] | None = None) -> Reply:
+        """One query; `visible(row)` says whether the caller may read the row's resource (ARG returns only
+        rows the caller has read access to)."""
         allowed, remaining, resets = self.quota.take(user)
         headers = {"x-ms-user-quota-remaining": str(remaining), "x-ms-user-quota-resets-after": hhmmss(resets),
                    "x-ms-ratelimit-remaining-tenant-resource-requests": str(remaining)}
@@ -182,15 +187,19 @@ class ResourceGraphApi:
             return Reply(400, _error("BadRequest", "InvalidQuery", "Query is invalid. Please refer to the "
                                      f"documentation for the Azure Resource Graph service and fix the error "
                                      f"before retrying. ({exc})"), headers)
-        matched = sorted((r for r in rows if r["type"] in parsed.types and str(r["subscriptionId"]).lower() in scope),
-                         key=lambda r: str(r["id"]).lower())
+        matched = sorted((r for r in rows if r["type"] in parsed.types and str(r["subscriptionId"]).lower() in scope
+                          and (visible is None or visible(r))), key=lambda r: str(r["id"]).lower())
+        matched += [dict(r) for r in self.hostile_rows]
         page = matched[skip: skip + top]
         if parsed.columns is not None:
             page = [{c: r.get(c) for c in parsed.columns} for r in page]
         out: dict[str, Any] = {"totalRecords": len(matched), "count": len(page), "data": page, "facets": [],
                                "resultTruncated": "false"}
         if skip + top < len(matched):
-            out["$skipToken"] = base64.b64encode(json.dumps({"RowsToSkip": skip + top, "MaxRows": top})
+            # The recorded token's shape (test_skip_token_query.yaml): "$id", MaxRows, RowsToSkip and the cluster
+            # URL ARG keeps; a client must send it back as it came, never follow the URL.
+            out["$skipToken"] = base64.b64encode(json.dumps({"$id": "1", "MaxRows": top, "RowsToSkip": skip + top,
+                                                             "KustoClusterUrl": "https://arg-emulator.invalid"})
                                                  .encode()).decode()
         return Reply(200, out, headers)
 

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from .authorization import Authorization, UnmappedRequest
+from .authorization import GRAPH_READ_ACTION, Authorization, UnmappedRequest, authorization_failed
 from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
 from .enterprise_api import EnterpriseApi, enterprise_routes, load_enterprise_spec
@@ -114,6 +114,7 @@ class EmulatorServer:
         enforce_roles: bool = True,
         management_groups: Mapping[str, Sequence[str]] | None = None,
         graph_quota: UserQuota | None = None,
+        graph_hostile_rows: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """`latency` (seconds) delays every ARM call's answer, as a real round trip to ARM would, so the
         demo and benchmarks see realistic overlap; it can be changed while running (`server.latency`).
@@ -146,7 +147,7 @@ class EmulatorServer:
         self.authorization = (authorization or Authorization.from_infra()) if enforce_roles else None
         # Azure Resource Graph over the same fleet (emulator.resource_graph); its own per-user quota.
         self.resource_graph = ResourceGraphApi(self._graph_rows, TENANT_ID, management_groups=management_groups,
-                                               quota=graph_quota)
+                                               quota=graph_quota, hostile_rows=graph_hostile_rows)
         self._host, self._port = host, port
         self._own_ca_dir = ca_dir is None
         self._ca_dir = Path(ca_dir) if ca_dir else Path(tempfile.mkdtemp(prefix="warden-emulator-ca-"))
@@ -294,7 +295,7 @@ class EmulatorServer:
                 self._authorize(method, path, raw, claims)
                 injection, fault_headers = self.faults.before(method, path, claims)
                 if self.resource_graph.handles(method, path):
-                    reply = self.resource_graph.query(call, str(claims.get("oid") or ""))
+                    reply = self.resource_graph.query(call, str(claims.get("oid") or ""), self._graph_visible(claims))
                 else:
                     reply = _injected_reply(injection) or self.router.dispatch(call)
             except TokenError as exc:
@@ -341,6 +342,20 @@ class EmulatorServer:
             self.authorization.authorize(method, path, _json_or_none(raw), str(claims["oid"]), str(claims["oid"]))
         except UnmappedRequest as exc:
             raise ArmHttpError(500, "EmulatorUnmappedOperation", str(exc)) from exc
+
+    def _graph_visible(self, claims: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
+        """ARG for the warden: the query is authorised as `Microsoft.ResourceGraph/resources/read`, and rows are
+        only those whose resource the warden's roles may read (`<namespace>/<type>/read` on the row's id)."""
+        if self.authorization is None or str(claims.get("oid", "")).lower() != WARDEN.object_id.lower():
+            return None
+        auth = self.authorization
+        if not auth.allows(GRAPH_READ_ACTION, "/"):
+            raise authorization_failed(str(claims["oid"]), str(claims["oid"]), GRAPH_READ_ACTION, "/")
+
+        def visible(row: Mapping[str, Any]) -> bool:
+            return auth.allows(f"{row['type']}/read", str(row["id"]))
+
+        return visible
 
     def _display_name(self, claims: Mapping[str, Any]) -> str | None:
         principal = self._principal_for(claims)

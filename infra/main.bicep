@@ -186,6 +186,9 @@ var remediatorActions = [
   'Microsoft.Insights/scheduledQueryRules/read'
   // azure-policy: each cache's Azure Policy compliance state (POST policyStates/latest/queryResults).
   'Microsoft.PolicyInsights/policyStates/queryResults/action'
+  // Scans of several subscriptions or a management group list caches with one Azure Resource Graph query
+  // (remediators/arm/graph.py); ARG returns only rows of resources this role may read (the redis reads above).
+  'Microsoft.ResourceGraph/resources/read'
 ]
 
 // ARM's linked check when a diagnostic setting names a workspace as its destination. It would also let the

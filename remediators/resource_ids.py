@@ -17,6 +17,10 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _RG = re.compile(r"^[A-Za-z0-9_.()\-]{1,90}$")
 _REDIS_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
 _CHILD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,260}$")
+# Microsoft.Management/managementGroups (learn.microsoft.com "Naming rules and restrictions for Azure
+# resources"): 1-90 alphanumerics, hyphens, underscores, periods and parentheses, not ending in a period.
+_MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_.()\-]{1,90}$")
+MANAGEMENT_GROUP_PREFIX = "/providers/Microsoft.Management/managementGroups/"
 MAX_ID_LENGTH = 2048
 
 
@@ -116,6 +120,72 @@ class Scope:
     def depth(self) -> int:
         """0 subscription, 1 resource group, 2 cache: a more specific scope wins."""
         return 2 if self.cache is not None else 1 if self.resource_group is not None else 0
+
+
+@dataclass(frozen=True)
+class ManagementGroup:
+    """A management group, by its name (its id's last segment; the tenant root group's name is the tenant
+    id). Equality is case-insensitive, as ARM's."""
+
+    name: str
+
+    @property
+    def arm_id(self) -> str:
+        return f"{MANAGEMENT_GROUP_PREFIX}{self.name}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ManagementGroup) and self.name.lower() == other.name.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.name.lower())
+
+
+@dataclass(frozen=True)
+class FleetScope:
+    """What one Azure Resource Graph query covers: several subscriptions, or one management group (then
+    only the caches of subscriptions the warden is allowed to act in are taken from it)."""
+
+    subscriptions: tuple[str, ...] = ()
+    management_group: ManagementGroup | None = None
+
+    def __post_init__(self) -> None:
+        if (self.management_group is None) == (not self.subscriptions):
+            raise ValueError("a fleet scope is either subscriptions or one management group")
+
+    @property
+    def arm_id(self) -> str:
+        """The scope as recorded in the trail and the scan row: the group's id, or the subscriptions' ids."""
+        if self.management_group is not None:
+            return self.management_group.arm_id
+        return ",".join(f"/subscriptions/{s}" for s in self.subscriptions)
+
+
+def parse_subscription_id(raw: object) -> str:
+    """A subscription id (a GUID), lower-cased; the message says what is wrong."""
+    if not isinstance(raw, str) or not _GUID.match(raw.strip()):
+        shown = raw if isinstance(raw, str) and raw.isascii() and raw.isprintable() and len(raw) <= 80 else "..."
+        raise InvalidResourceId(f"subscription id {shown!r} is not a GUID "
+                                "(e.g. 6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11)")
+    return raw.strip().lower()
+
+
+def parse_management_group(raw: object) -> ManagementGroup:
+    """A management group's name, or its id `/providers/Microsoft.Management/managementGroups/{name}`."""
+    if not isinstance(raw, str):
+        raise InvalidResourceId("management group must be a string")
+    name = raw
+    if raw.startswith("/"):
+        parts = id_segments(raw)
+        if len(parts) != 4 or parts[0].lower() != "providers" or parts[1].lower() != "microsoft.management" \
+                or parts[2].lower() != "managementgroups":
+            raise InvalidResourceId("management group id must be /providers/Microsoft.Management/managementGroups/"
+                                    "{name}")
+        name = parts[3]
+    if not name.isascii() or not _MANAGEMENT_GROUP.match(name) or name.endswith("."):
+        shown = name if name.isascii() and name.isprintable() and len(name) <= 100 else "..."
+        raise InvalidResourceId(f"management group name {shown!r} is invalid: 1-90 letters, digits, '-', '_', "
+                                "'.', '(' or ')', not ending in '.'")
+    return ManagementGroup(name)
 
 
 def id_segments(raw: object) -> list[str]:
@@ -225,6 +295,14 @@ def parse_private_endpoint_id(raw: object) -> str:
     if parts[6].lower() != "privateendpoints" or not _NETWORK_NAME.match(parts[7]):
         raise InvalidResourceId("private endpoint name is invalid")
     return f"/subscriptions/{sub}/resourceGroups/{parts[3]}/providers/Microsoft.Network/privateEndpoints/{parts[7]}"
+
+
+def parse_scan_scope(raw: object) -> Scope | FleetScope:
+    """What `POST /api/scans` and the nightly timer accept: a subscription, resource group or cache id, or a
+    management group id (`/providers/Microsoft.Management/managementGroups/{name}`)."""
+    if isinstance(raw, str) and raw.lower().startswith("/providers/"):
+        return FleetScope(management_group=parse_management_group(raw))
+    return parse_scope(raw)
 
 
 def parse_scope(raw: object) -> Scope:

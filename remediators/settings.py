@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from .resource_ids import InvalidResourceId, id_segments
+from .resource_ids import InvalidResourceId, ManagementGroup, id_segments, parse_management_group
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -89,6 +89,8 @@ class Settings:
     # redis-server instead of the cache's Azure host, trusting `key_expiry_ca_file` (the demo uses it).
     key_expiry_local_endpoints: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     key_expiry_ca_file: str | None = None
+    # The nightly scan: one scan of this management group (Resource Graph) instead of one per subscription.
+    nightly_management_group: ManagementGroup | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_storage: bool = True) -> Settings:
@@ -122,6 +124,7 @@ class Settings:
             logs_ingestion=_logs_ingestion(env),
             key_expiry_local_endpoints=_loopback_endpoints(env.get("WARDEN_KEY_EXPIRY_LOCAL_ENDPOINTS")),
             key_expiry_ca_file=_optional(env.get("WARDEN_KEY_EXPIRY_CA_FILE")),
+            nightly_management_group=_management_group(env, "WARDEN_NIGHTLY_MANAGEMENT_GROUP"),
         )
 
 
@@ -147,6 +150,16 @@ def _loopback_endpoints(raw: str | None) -> dict[str, tuple[str, int]]:
             raise SettingsError(f"{name}: {target!r} for {cache!r} is not localhost:<port> (loopback only)")
         out[str(cache).lower()] = (host, int(port))
     return out
+
+
+def _management_group(env: Mapping[str, str], name: str) -> ManagementGroup | None:
+    value = _optional(env.get(name))
+    if value is None:
+        return None
+    try:
+        return parse_management_group(value)
+    except InvalidResourceId as exc:
+        raise SettingsError(f"{name}: {exc}") from None
 
 
 def _optional(value: str | None) -> str | None:

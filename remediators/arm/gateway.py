@@ -10,6 +10,7 @@ declares every ARM action those modules perform (`ACTIONS`, the least-privilege 
     monitor   diagnostic settings, metric alerts, scheduled query rules (Microsoft.Insights), for either kind
     policy    Azure Policy compliance states of a cache (Microsoft.PolicyInsights)
     network   private DNS zone groups of private endpoints; subnet and NSG of an injected cache (Microsoft.Network)
+    graph     Azure Resource Graph: the caches of several subscriptions or a management group in one query
 
 A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` and `apply`, registered in
 `Gateway.__init__`; the engine never needs to know which module served it.
@@ -23,8 +24,8 @@ from typing import ClassVar, Protocol
 from azure.core.credentials import TokenCredential
 
 from ..models import Actor, CacheSnapshot, Step
-from ..resource_ids import CacheKind, ResourceId, Scope
-from . import enterprise, monitor, network, policy, polling, redis
+from ..resource_ids import CacheKind, FleetScope, ResourceId, Scope
+from . import enterprise, graph, monitor, network, policy, polling, redis
 from .errors import ArmError
 from .pacing import Budgets
 from .pipeline import ApplyResult, ArmSession
@@ -43,6 +44,11 @@ class Service(Protocol):
 
     def list_caches(self, scope: Scope) -> list[ResourceId]: ...
 
+    def list_fleet(self, scope: FleetScope, allowed: frozenset[str]) -> graph.GraphListing:
+        """The caches of several subscriptions or a management group, through Azure Resource Graph; rows
+        outside `allowed` (lower-case subscription ids) or ARM's grammar come back refused, never listed."""
+        return self.graph.list_caches(scope, allowed)
+
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult: ...
 
 
@@ -51,6 +57,7 @@ class Gateway:
 
     ACTIONS: ClassVar[frozenset[str]] = (
         redis.ACTIONS | enterprise.ACTIONS | monitor.ACTIONS | network.ACTIONS | policy.ACTIONS | polling.ACTIONS
+        | graph.ACTIONS
     )
 
     def __init__(self, arm_endpoint: str, credential: TokenCredential, *, budgets: Budgets | None = None,
@@ -61,6 +68,7 @@ class Gateway:
         self.monitor = monitor.Monitor(self.session)
         self.network = network.Network(self.session)
         self.policy = policy.PolicyStates(self.session)
+        self.graph = graph.ResourceGraph(self.session)
         self.services: dict[CacheKind, Service] = {
             redis.RedisCaches.KIND: redis.RedisCaches(self.session, self.monitor, self.network),
             enterprise.EnterpriseClusters.KIND: enterprise.EnterpriseClusters(self.session, self.monitor,
@@ -107,6 +115,11 @@ class Gateway:
             except ArmError as exc:
                 failed[str(kind)] = exc
         return found, failed
+
+    def list_fleet(self, scope: FleetScope, allowed: frozenset[str]) -> graph.GraphListing:
+        """The caches of several subscriptions or a management group, through Azure Resource Graph; rows
+        outside `allowed` (lower-case subscription ids) or ARM's grammar come back refused, never listed."""
+        return self.graph.list_caches(scope, allowed)
 
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
         return self._service(cache).apply(cache, step)

@@ -21,7 +21,14 @@ from ..arm.gateway import ArmError
 from ..baseline import BaselineError, load_baseline, settings_defaults
 from ..engine.reconcile import Outcome, ReconcileResult
 from ..events import parse_message
-from ..resource_ids import InvalidResourceId, Scope, parse_scope
+from ..resource_ids import (
+    FleetScope,
+    InvalidResourceId,
+    Scope,
+    parse_management_group,
+    parse_scope,
+    parse_subscription_id,
+)
 from ..settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -134,17 +141,45 @@ def _progress(stream: TextIO):
     return show
 
 
+def _scan_scope(args: argparse.Namespace) -> Scope | FleetScope:
+    """One subscription (optionally one resource group of it): ARM lists. Several subscriptions or a
+    management group: one Azure Resource Graph query."""
+    if args.management_group is not None:
+        if args.subscription or args.resource_group:
+            raise CliError("scan: give --management-group or --subscription, not both")
+        try:
+            return FleetScope(management_group=parse_management_group(args.management_group))
+        except InvalidResourceId as exc:
+            raise CliError(f"scan: --management-group: {exc}") from None
+    if not args.subscription:
+        raise CliError("scan: give --subscription ID (repeatable) or --management-group NAME")
+    subs: list[str] = []
+    try:
+        for given in args.subscription:
+            for raw in given.split(","):
+                sub = parse_subscription_id(raw)
+                if sub not in subs:
+                    subs.append(sub)
+    except InvalidResourceId as exc:
+        raise CliError(f"scan: --subscription: {exc}") from None
+    if len(subs) > 1:
+        if args.resource_group:
+            raise CliError("scan: --resource-group goes with exactly one --subscription")
+        return FleetScope(subscriptions=tuple(subs))
+    raw_scope = f"/subscriptions/{subs[0]}"
+    if args.resource_group:
+        raw_scope += f"/resourceGroups/{args.resource_group}"
+    try:
+        return parse_scope(raw_scope)
+    except InvalidResourceId as exc:
+        raise CliError(f"scan: --resource-group: {exc}") from None
+
+
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     from .runtime import Runtime
     from .scan import MemoryDeferrer, ScopeNotAllowed, run_scan
 
-    raw_scope = f"/subscriptions/{args.subscription}"
-    if args.resource_group:
-        raw_scope += f"/resourceGroups/{args.resource_group}"
-    try:
-        scope: Scope = parse_scope(raw_scope)
-    except InvalidResourceId as exc:
-        raise CliError(f"scan: {exc}") from None
+    scope = _scan_scope(args)
     deferrer = MemoryDeferrer()
     rt = Runtime.build(_settings(), deferrer=deferrer)
     try:
@@ -194,9 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dry-run", action="store_true", help="write nothing to Azure (can only make it drier)")
     rp.set_defaults(func=cmd_replay)
 
-    sc = sub.add_parser("scan", help="reconcile every cache in a subscription or resource group in-process")
-    sc.add_argument("--subscription", required=True, help="subscription id (must be in WARDEN_SUBSCRIPTIONS)")
-    sc.add_argument("--resource-group", help="only this resource group of the subscription")
+    sc = sub.add_parser("scan", help="reconcile every cache in one or more subscriptions, a resource group or a "
+                        "management group, in-process")
+    sc.add_argument("--subscription", action="append", metavar="ID",
+                    help="subscription id, in WARDEN_SUBSCRIPTIONS (repeatable, or comma-separated; more than one "
+                         "is listed with one Azure Resource Graph query)")
+    sc.add_argument("--management-group", metavar="NAME",
+                    help="management group name or id: its caches in WARDEN_SUBSCRIPTIONS, listed with Azure "
+                         "Resource Graph (the tenant id names the root group)")
+    sc.add_argument("--resource-group", help="only this resource group (with exactly one --subscription)")
     sc.add_argument("--dry-run", action="store_true", help="write nothing to Azure (can only make it drier)")
     sc.add_argument("--retry-for", type=float, default=120.0,
                     help="seconds to keep retrying deferred caches before listing them (exit 3)")

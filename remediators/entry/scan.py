@@ -2,6 +2,12 @@
 
 A scan is only a list of caches to look at; each cache is then reconciled exactly like an event would make
 it, under its lease. The last cache done writes `scan-finished` and a checkpoint.
+
+A subscription, resource group or cache is listed with ARM's list calls (one per resource kind). Several
+subscriptions or a management group (`FleetScope`) are listed with one Azure Resource Graph query
+(`arm.graph`): only subscriptions in WARDEN_SUBSCRIPTIONS are taken from it, and every row it refuses is
+audited. When ARG cannot answer a multi-subscription scan, each subscription is listed with ARM instead; a
+management group has no such fallback (the warden does not read the group's membership itself).
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..arm.gateway import ArmError
 from ..engine.reconcile import Outcome, ReconcileResult
-from ..resource_ids import Scope
+from ..resource_ids import FleetScope, ResourceId, Scope
 from ..settings import WORK_QUEUE
 from ..state.storage import send_text
 from ..workitem import WorkItem
@@ -24,21 +31,71 @@ class ScopeNotAllowed(PermissionError):
     """The scope's subscription is not in WARDEN_SUBSCRIPTIONS."""
 
 
-def check_scope(rt: Runtime, scope: Scope) -> None:
-    if scope.subscription_id.lower() not in rt.settings.subscriptions:
-        raise ScopeNotAllowed(f"subscription {scope.subscription_id} is not in WARDEN_SUBSCRIPTIONS")
+ScanScope = Scope | FleetScope
 
 
-def scan_items(rt: Runtime, scope: Scope, *, scan_id: str, dry_run: bool,
+def check_scope(rt: Runtime, scope: ScanScope) -> None:
+    subs = scope.subscriptions if isinstance(scope, FleetScope) else (scope.subscription_id,)
+    for sub in subs:
+        if sub.lower() not in rt.settings.subscriptions:
+            raise ScopeNotAllowed(f"subscription {sub} is not in WARDEN_SUBSCRIPTIONS")
+
+
+def _list(rt: Runtime, scope: ScanScope, *, scan_id: str,
+          source: str) -> tuple[list[ResourceId], dict[str, ArmError], int]:
+    """(caches, failed listings by name, listings attempted)."""
+    if isinstance(scope, Scope):
+        if scope.cache is not None:
+            return [scope.cache], {}, 1
+        found, failed = rt.gateway.list_caches_by_kind(scope)
+        return found, failed, len(rt.gateway.services)
+    trigger = {"scan_id": scan_id, "source": source}
+    allowed = frozenset(scope.subscriptions) if scope.subscriptions else rt.settings.subscriptions
+    try:
+        listing = rt.gateway.list_fleet(scope, allowed)
+    except ArmError as exc:
+        if scope.management_group is not None:
+            raise
+        rt.audit.record("alert", scan_id=scan_id, trigger=trigger,
+                        detail=f"Resource Graph could not list {scope.arm_id}; each subscription is listed with ARM",
+                        outcome={"status": "graph-failed", "code": exc.code, "http_status": exc.status,
+                                 "error": exc.message})
+        caches: list[ResourceId] = []
+        failures: dict[str, ArmError] = {}
+        for sub in scope.subscriptions:
+            found, failed = rt.gateway.list_caches_by_kind(Scope(sub))
+            caches += found
+            failures.update({f"{kind} in /subscriptions/{sub}": e for kind, e in failed.items()})
+        return caches, failures, len(rt.gateway.services) * len(scope.subscriptions)
+    if listing.refused_count:
+        rt.audit.record("alert", scan_id=scan_id, trigger=trigger,
+                        detail=f"Resource Graph answered {listing.refused_count} row(s) for {scope.arm_id} that are "
+                               "not caches in scope; refused, never scanned",
+                        outcome={"status": "rows-refused", "count": listing.refused_count,
+                                 "refused": [{"reason": r.reason, "id": r.row_id} for r in listing.refused]})
+    return interleaved([c.cache for c in listing.caches]), {}, 1
+
+
+def interleaved(caches: list[ResourceId]) -> list[ResourceId]:
+    """Round-robin by subscription: ARG answers in id order, one subscription after another, and ARM's read
+    buckets are per subscription, so taking them in turn spreads a scan's reads over every bucket at once."""
+    by_sub: dict[str, list[ResourceId]] = {}
+    for cache in caches:
+        by_sub.setdefault(cache.subscription_id, []).append(cache)
+    queues = list(by_sub.values())
+    out: list[ResourceId] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out += [q[i] for q in queues if i < len(q)]
+    return out
+
+
+def scan_items(rt: Runtime, scope: ScanScope, *, scan_id: str, dry_run: bool,
                source: str) -> tuple[list[WorkItem], dict[str, str]]:
     """One WorkItem per cache of every kind that could be listed, and the kinds whose listing failed (each
-    audited as an `alert` with ARM's error). When every kind failed, the first error is raised."""
+    audited as an `alert` with ARM's error). When every listing failed, the first error is raised."""
     check_scope(rt, scope)
-    if scope.cache is not None:
-        caches, failed = [scope.cache], {}
-    else:
-        caches, failed = rt.gateway.list_caches_by_kind(scope)
-    if failed and not caches and len(failed) == 2:
+    caches, failed, attempted = _list(rt, scope, scan_id=scan_id, source=source)
+    if failed and not caches and len(failed) == attempted:
         raise next(iter(failed.values()))
     for kind, exc in failed.items():
         rt.audit.record("alert", scan_id=scan_id, trigger={"scan_id": scan_id, "source": source},
@@ -54,7 +111,7 @@ def scan_items(rt: Runtime, scope: Scope, *, scan_id: str, dry_run: bool,
     ], failures
 
 
-def start_scan(rt: Runtime, scope: Scope, *, dry_run: bool, source: str) -> tuple[str, int]:
+def start_scan(rt: Runtime, scope: ScanScope, *, dry_run: bool, source: str) -> tuple[str, int]:
     """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count). The scan's
     progress row records the dry-run in force and its sources (`GET /api/scans/{id}`)."""
     scan_id = str(uuid.uuid4())
@@ -120,7 +177,7 @@ class ScanReport:
 def run_scan(
     rt: Runtime,
     deferrer: MemoryDeferrer,
-    scope: Scope,
+    scope: ScanScope,
     *,
     dry_run: bool,
     retry_for_seconds: float = 120.0,

@@ -21,7 +21,7 @@ from ..audit.log_ingestion import flush_installed
 from ..engine.authority import vouched
 from ..events import parse_message
 from ..redact import body_digest
-from ..resource_ids import InvalidResourceId, parse_scope
+from ..resource_ids import FleetScope, InvalidResourceId, parse_scan_scope, parse_scope
 from ..settings import WORK_QUEUE
 from ..state.storage import send_text
 from ..workitem import InvalidWorkItem, WorkItem
@@ -110,8 +110,13 @@ def on_poison(queue_name: str, body: str, *, message_id: str, dequeue_count: int
                     **body_digest(body))
 
 
+SCOPE_HELP = ("a subscription, resource group or cache id, or a management group id "
+              "(/providers/Microsoft.Management/managementGroups/{name})")
+
+
 def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
-    """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}."""
+    """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}. The scope may
+    be a management group id: its caches in WARDEN_SUBSCRIPTIONS, listed with Azure Resource Graph."""
     if len(body) > MAX_SCAN_REQUEST_BYTES:
         return 413, {"error": f"request body larger than {MAX_SCAN_REQUEST_BYTES} bytes"}
     try:
@@ -126,10 +131,12 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool):
         return 400, {"error": "dryRun must be true or false"}
+    if "scope" not in request:
+        return 400, {"error": f"scope: required, {SCOPE_HELP}"}
     try:
-        scope = parse_scope(request.get("scope"))
+        scope = parse_scan_scope(request["scope"])
     except InvalidResourceId as exc:
-        return 400, {"error": f"scope: {exc}"}
+        return 400, {"error": f"scope: {exc}; expected {SCOPE_HELP}"}
     try:
         rt = rt or get_runtime()
     except StartupFailed as exc:
@@ -166,8 +173,17 @@ def on_checkpoint_timer(*, rt: Runtime | None = None) -> None:
 
 
 def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
-    """Nightly: one scan per allowlisted subscription, queued for the workers."""
+    """Nightly: one scan per allowlisted subscription, queued for the workers; or, with
+    WARDEN_NIGHTLY_MANAGEMENT_GROUP, one scan of that group (its caches in WARDEN_SUBSCRIPTIONS, Resource Graph)."""
     rt = rt or get_runtime()
+    group = rt.settings.nightly_management_group
+    if group is not None:
+        try:
+            start_scan(rt, FleetScope(management_group=group), dry_run=False, source="timer")
+        except ArmError as exc:
+            rt.audit.record("alert", detail=f"nightly scan of management group {group.name} could not list caches",
+                            outcome={"kind": exc.kind, "code": exc.code, "message": exc.message})
+        return
     for sub in sorted(rt.settings.subscriptions):
         try:
             start_scan(rt, parse_scope(f"/subscriptions/{sub}"), dry_run=False, source="timer")

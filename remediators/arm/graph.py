@@ -1,0 +1,260 @@
+"""Enumerate caches across several subscriptions or a management group with Azure Resource Graph.
+
+One query (`azure-mgmt-resourcegraph`, `POST /providers/Microsoft.ResourceGraph/resources`, REST spec
+azure-rest-api-specs `specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/stable/2022-10-01/
+resourcegraph.json`) lists the caches of both kinds over the whole scope, 1,000 rows a page, instead of two ARM
+list calls per subscription that each spend the subscription's read bucket. ARG has its own per-user quota,
+sent on every answer as `x-ms-user-quota-remaining` and `x-ms-user-quota-resets-after: hh:mm:ss` (recorded in
+azure-cli-extensions `src/resource-graph/.../recordings/test_skip_token_query.yaml`; kept as
+tests/conformance/fixtures/resource_graph_skip_token.json):
+
+- a page answered with the quota spent waits until it resets before asking for the next (bounded);
+- a 429 is retried by `GraphRetryPolicy` after the longer of Retry-After and the reset time, a few times and
+  only for short waits, otherwise it surfaces as `throttled`;
+- paging follows `$skipToken` (opaque: ARG's token carries a cluster URL, which is never followed; it is only
+  sent back in the next body) within bounds on pages, rows and token length, and a token seen before stops it.
+
+Every row is hostile input (`cache_from_row`): its id must be a cache id by ARM's grammar
+(`resource_ids.parse_cache_id`), its `type`, `subscriptionId` and `resourceGroup` columns must agree with the
+id, its subscription must be in the scope asked for (and in WARDEN_SUBSCRIPTIONS), and an id may come once.
+Refused rows are returned with the reason, never acted on. `resultTruncated: "true"` means ARG cut the answer:
+the listing is refused as a whole, like a list cut at a paging bound.
+
+Rows are the resources' ARM bodies as ARG indexes them (properties included); a scan uses them only to know
+which caches exist (and keeps only the ids). Each cache is still read from ARM under its lease before anything
+is decided, since ARG's index trails ARM's and a queued work item carries no state (workitem.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.pipeline import PipelineResponse
+from azure.mgmt.resourcegraph import ResourceGraphClient
+from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+from ..resource_ids import CacheKind, FleetScope, InvalidResourceId, ResourceId, parse_cache_id
+from .errors import ArmError
+from .pipeline import ArmRetryPolicy, ArmSession
+
+# ARG authorises a query as this operation; rows are those the caller may read (Microsoft.Cache/.../read).
+ACTIONS = frozenset({"Microsoft.ResourceGraph/resources/read"})
+
+QUERY = ("resources | where type in~ ('microsoft.cache/redis', 'microsoft.cache/redisenterprise') "
+         "| order by id asc")
+PAGE_ROWS = 1000  # the spec's maximum $top
+MAX_PAGES = 50
+MAX_ROWS = 20_000
+MAX_SKIP_TOKEN = 4096
+MAX_QUOTA_WAIT = 10.0  # ARG's windows are seconds long (5 s in the recordings); longer is not waited for here
+REFUSED_KEPT = 20  # refusals kept with their reason (the count is always complete)
+_HHMMSS = re.compile(r"^(\d{1,2}):([0-5]\d):([0-5]\d)$")
+_TYPES = {kind.value.lower(): kind for kind in CacheKind}
+
+
+def parse_resets_after(value: str | None) -> float | None:
+    """Seconds from `x-ms-user-quota-resets-after` (`hh:mm:ss`), None when absent or not that shape."""
+    m = _HHMMSS.match(value or "")
+    if m is None:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+
+
+def parse_remaining(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() and len(value) <= 9 else None
+
+
+class GraphRetryPolicy(ArmRetryPolicy):
+    """ArmRetryPolicy for ARG: a throttled query waits for the user quota to reset, when ARG says so in
+    `x-ms-user-quota-resets-after` and that is longer than Retry-After; still only short waits."""
+
+    def get_retry_after(self, response: PipelineResponse[Any, Any]) -> float | None:
+        headers = response.http_response.headers
+        waits = [w for w in (super().get_retry_after(response), parse_resets_after(
+            headers.get("x-ms-user-quota-resets-after"))) if w is not None]
+        return max(waits) if waits else None
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        resets = parse_resets_after(response.http_response.headers.get("x-ms-user-quota-resets-after"))
+        if response.http_response.status_code == 429 and resets is not None and resets > self.max_retry_after:
+            return False
+        return super().is_retry(settings, response)
+
+
+@dataclass(frozen=True)
+class ListedCache:
+    """A cache a row named. The row itself is not kept: at 10,000 caches the bodies would cost more memory
+    than the scan (bench/fleet_scan.py), and the scan reads each cache from ARM anyway."""
+
+    cache: ResourceId
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    reason: str
+    row_id: str  # the row's id as sent, shortened and printable only (it may be anything)
+
+
+@dataclass(frozen=True)
+class GraphListing:
+    caches: tuple[ListedCache, ...]
+    refused: tuple[RefusedRow, ...]
+    refused_count: int
+    pages: int
+    quota_waits: int  # pages that waited for ARG's user quota to reset
+
+
+class InvalidRow(ValueError):
+    """A Resource Graph row that is not one of our caches in scope; the message says why."""
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(type(value).__name__)
+    text = "".join(ch if ch.isascii() and ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def cache_from_row(row: object, allowed: frozenset[str]) -> ListedCache:
+    """One row, strictly: a cache id by ARM's grammar, columns that agree with it, a subscription in
+    `allowed` (lower-case ids). Raises InvalidRow."""
+    if not isinstance(row, dict):
+        raise InvalidRow("row is not a JSON object")
+    try:
+        cache = parse_cache_id(row.get("id"))
+    except InvalidResourceId as exc:
+        raise InvalidRow(f"id: {exc}") from None
+    kind = _TYPES.get(str(row.get("type", "")).lower()) if isinstance(row.get("type"), str) else None
+    if kind is not cache.kind:
+        raise InvalidRow("type column does not match the id's resource type")
+    sub = row.get("subscriptionId")
+    if sub is not None and (not isinstance(sub, str) or sub.lower() != cache.subscription_id):
+        raise InvalidRow("subscriptionId column does not match the id")
+    rg = row.get("resourceGroup")
+    if rg is not None and (not isinstance(rg, str) or rg.lower() != cache.resource_group.lower()):
+        raise InvalidRow("resourceGroup column does not match the id")
+    if "properties" in row and not isinstance(row["properties"], dict):
+        raise InvalidRow("properties is not an object")
+    if cache.subscription_id not in allowed:
+        raise InvalidRow(f"subscription {cache.subscription_id} is outside the scan's scope")
+    return ListedCache(cache)
+
+
+class ResourceGraph:
+    """ARG queries through one ResourceGraphClient (tenant-level: no subscription), built once with the
+    session's policies and `GraphRetryPolicy`."""
+
+    def __init__(self, session: ArmSession, *, sleep: Callable[[float], None] = time.sleep,
+                 max_quota_wait: float = MAX_QUOTA_WAIT) -> None:
+        self.session = session
+        self.sleep = sleep
+        self.max_quota_wait = max_quota_wait
+        self._client: ResourceGraphClient | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> ResourceGraphClient:
+        with self._lock:
+            if self._client is None:
+                s = self.session
+                kwargs = s.client_kwargs()
+                kwargs["retry_policy"] = GraphRetryPolicy(self.max_quota_wait, retry_total=3, retry_backoff_factor=0.5,
+                                                          retry_backoff_max=self.max_quota_wait)
+                self._client = ResourceGraphClient(s.credential, **kwargs)
+            return self._client
+
+    def list_caches(self, scope: FleetScope, allowed: frozenset[str]) -> GraphListing:
+        """Every cache row of the scope, page by page; rows off `allowed` (lower-case subscription ids) or
+        outside ARM's grammar are refused. Raises ArmError (a cut, truncated or unreadable answer included)."""
+        client = self.client()
+        request: dict[str, Any] = {"query": QUERY}
+        if scope.management_group is not None:
+            request["management_groups"] = [scope.management_group.name]
+        else:
+            request["subscriptions"] = list(scope.subscriptions)
+        caches: list[ListedCache] = []
+        refused: list[RefusedRow] = []
+        refused_count = 0
+        seen_ids: set[str] = set()
+        seen_tokens: set[str] = set()
+        token: str | None = None
+        pages = waits = rows = 0
+        while True:
+            if pages >= MAX_PAGES:
+                raise ArmError("blocked", f"Resource Graph: more than {MAX_PAGES} pages", code="PagingCut")
+            options = QueryRequestOptions(top=PAGE_ROWS, skip_token=token, result_format="objectArray",
+                                          allow_partial_scopes=False)
+            body, headers = self.session.call(lambda o=options: client.resources(
+                QueryRequest(**request, options=o), cls=_raw, **self.session.timeouts))
+            pages += 1
+            data, token = _page(body)
+            rows += len(data)
+            if rows > MAX_ROWS:
+                raise ArmError("blocked", f"Resource Graph: more than {MAX_ROWS} rows", code="PagingCut")
+            for row in data:
+                try:
+                    listed = cache_from_row(row, allowed)
+                    if listed.cache.key in seen_ids:
+                        raise InvalidRow("the same id came twice")
+                except InvalidRow as exc:
+                    refused_count += 1
+                    if len(refused) < REFUSED_KEPT:
+                        refused.append(RefusedRow(str(exc), _shown(row.get("id") if isinstance(row, dict) else row)))
+                    continue
+                seen_ids.add(listed.cache.key)
+                caches.append(listed)
+            if token is None:
+                break
+            if token in seen_tokens:
+                raise ArmError("blocked", f"Resource Graph: $skipToken repeats after {pages} page(s)",
+                               code="PagingCut")
+            seen_tokens.add(token)
+            if self._wait_for_quota(headers):
+                waits += 1
+        return GraphListing(tuple(caches), tuple(refused), refused_count, pages, waits)
+
+    def _wait_for_quota(self, headers: Mapping[str, str]) -> bool:
+        """Before the next page: when ARG said the user quota is spent, wait for it to reset (bounded)."""
+        if parse_remaining(headers.get("x-ms-user-quota-remaining")) != 0:
+            return False
+        resets = parse_resets_after(headers.get("x-ms-user-quota-resets-after"))
+        if resets is None or resets > self.max_quota_wait:
+            raise ArmError("throttled", "Resource Graph user quota spent and not resetting soon",
+                           code="RateLimiting", retry_after=resets)
+        self.sleep(resets)
+        return True
+
+
+def _raw(response: PipelineResponse[Any, Any], _deserialized: Any, _headers: Any) -> tuple[Any, dict[str, str]]:
+    """`cls=` hook: ARG's JSON as sent, and the quota headers."""
+    http = response.http_response
+    text = http.text()
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    keep = ("x-ms-user-quota-remaining", "x-ms-user-quota-resets-after")
+    return body, {k: http.headers[k] for k in keep if k in http.headers}
+
+
+def _page(body: Any) -> tuple[list[Any], str | None]:
+    """(rows, next $skipToken) of one QueryResponse, refusing an answer that is not one."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ArmError("invalid", "Resource Graph answer is not a QueryResponse with an object array",
+                       code="InvalidListAnswer")
+    if str(body.get("resultTruncated", "false")).lower() != "false":
+        raise ArmError("blocked", "Resource Graph truncated the result", code="ResultTruncated")
+    token = body.get("$skipToken")
+    if token is None or token == "":
+        return body["data"], None
+    if not isinstance(token, str) or len(token) > MAX_SKIP_TOKEN or not token.isascii() or not token.isprintable():
+        raise ArmError("blocked", "Resource Graph $skipToken is not a short printable string", code="PagingCut")
+    return body["data"], token
+
+
+__all__ = ["ACTIONS", "GraphListing", "GraphRetryPolicy", "InvalidRow", "ListedCache", "RefusedRow", "ResourceGraph",
+           "cache_from_row"]

@@ -65,11 +65,7 @@ class RedisCaches:
     # ------------------------------------------------------------------------------------------ reads
 
     def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
-        s, client = self.session, self._client(cache.subscription_id)
-        rg, name = cache.resource_group, cache.name
-        resource = s.call(lambda: client.redis.get(rg, name, cls=raw_json, **s.timeouts))
-        if not isinstance(resource, dict):
-            raise ArmError("transient", "ARM returned an empty body for the cache", code="EmptyBody")
+        resource = self.session.get(cache.arm_id, REDIS_API_VERSION)  # Redis_Get, ARM's JSON as sent
         props = resource.get("properties") or {}
         errors: dict[str, str] = {}
 

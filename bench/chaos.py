@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "audit_verify_exit": run.verify_exit,
         "counts_reconcile": counts["remediated_records_match_successful_writes"]
         and counts["failed_records_match_failed_writes"] and counts["detected_match_drifted"],
-        "accepted_then_poll_failed": counts["accepted_then_poll_failed"],
+        "pending_then_settled": counts["pending"],  # accepted PATCHes whose outcome a later read decided
         "firewall_never_emptied_or_widened": not widened,
         "poisoned": run.poisoned,
     }

@@ -3,7 +3,8 @@
 Two sources, both decided before a request reaches its handler (so an injected error changes no state):
 
 - per-cache `x-emulator.faults` entries with a `preset` (throttled, internalError, unavailable, busy,
-  scopeLocked, disallowedByPolicy, linkedAuthorizationFailed, reset, slow), plus the cache knobs
+  scopeLocked, disallowedByPolicy, linkedAuthorizationFailed, reset, slow; `resource: asyncOperation` aims
+  one at the status polls of the cache's PATCH operation), plus the cache knobs
   `deleteAfterRequests` (someone deletes the cache while it is being reconciled) and `lroFailures` (the
   next N long-running PATCHes end `Failed`). Entries with only a `status` stay with `Store.take_fault`.
 - a fleet-wide `ChaosSpec(rate, seed)`: each request is faulted with probability `rate`, decided by a hash
@@ -43,6 +44,11 @@ _CACHE_PATH = re.compile(
     re.IGNORECASE,
 )
 _SUBSCRIPTION = re.compile(r"^/subscriptions/(?P<sub>[^/]+)", re.IGNORECASE)
+# The status URL of a cache's PATCH (Azure-AsyncOperation / Location of the recorded 202).
+_OPERATION_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Cache/locations/[^/]+/asyncOperations/(?P<op>[^/]+)$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,7 @@ class FaultInjector:
     def _cache_fault(self, method: str, path: str) -> Injection | None:
         match = _CACHE_PATH.match(path)
         if match is None:
-            return None
+            return self._operation_fault(method, path)
         resource = _resource_of(match["rest"])
         with self.store.lock:
             state = self.store.find(match["sub"].lower(), match["rg"], match["name"])
@@ -241,6 +247,26 @@ class FaultInjector:
                               subscription_id=state.subscription_id, retry_after=int(fault.get("retryAfter", 1)),
                               slow_seconds=float(fault.get("delaySeconds", 2.0)))
         return None
+
+    def _operation_fault(self, method: str, path: str) -> Injection | None:
+        """A preset the cache's `faults` aim at its operation's status polls (`resource: asyncOperation`,
+        named explicitly: `*` entries keep meaning the cache and its children), e.g. a 429 or a reset on the
+        poll of a PATCH ARM has already accepted."""
+        match = _OPERATION_PATH.match(path)
+        if match is None:
+            return None
+        with self.store.lock:
+            op = self.store.operations.get(match["op"])
+            state = self.store.caches.get(op.cache_key) if op is not None else None
+            if state is None:
+                return None
+            fault = take_fault(state.faults, method, "asyncOperation",
+                               accept=lambda entry: "preset" in entry and entry["resource"] == "asyncOperation")
+            if fault is None:
+                return None
+            return preset(fault["preset"], resource_id=path, method=method, subscription_id=state.subscription_id,
+                          retry_after=int(fault.get("retryAfter", 1)),
+                          slow_seconds=float(fault.get("delaySeconds", 2.0)))
 
     def _chaos(self, method: str, path: str, claims: Mapping[str, Any]) -> Injection | None:
         spec = self.chaos

@@ -124,6 +124,10 @@ class Gateway:
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
         return self._service(cache).apply(cache, step)
 
+    def operation_status(self, cache: ResourceId, status_url: object) -> polling.OperationStatus:
+        """What ARM's status URL of a pending write on `cache` says now (`polling.operation_status`)."""
+        return polling.operation_status(self.session, cache, status_url)
+
     def own_identity(self) -> Actor:
         """Who the warden is to ARM (from its own access token), so our own writes are recognised in events."""
         return self.session.own_identity()

@@ -110,16 +110,19 @@ def raw_json(pipeline_response: PipelineResponse[Any, Any], deserialized: Any, h
 
 
 class ResponseInfo:
-    """`raw_response_hook` target: the request id and status of the last response of one call."""
+    """`raw_response_hook` target: the request id, status and operation status URL (`Azure-AsyncOperation`,
+    as ARM sent it: checked by `polling.operation_status` before use) of the last response of one call."""
 
     def __init__(self) -> None:
         self.request_id: str | None = None
         self.status: int | None = None
+        self.status_url: str | None = None
 
     def __call__(self, pipeline_response: PipelineResponse[Any, Any]) -> None:
         response = pipeline_response.http_response
         self.request_id = response.headers.get("x-ms-request-id")
         self.status = response.status_code
+        self.status_url = response.headers.get("Azure-AsyncOperation")
 
     def done(self, resource: Mapping[str, Any] | None = None, detail: str | None = None) -> ApplyResult:
         """A write ARM finished in its answer (a PUT or DELETE that is not long-running)."""
@@ -128,10 +131,13 @@ class ResponseInfo:
 
 @dataclass(frozen=True)
 class ApplyResult:
-    done: bool  # False: ARM accepted the write but it was still running when we stopped waiting
+    # False: ARM accepted the write but it was still running when we stopped waiting, or its status poll
+    # went unanswered; a later reconcile reads the outcome (its status URL, else the cache).
+    done: bool
     request_id: str | None
     detail: str = ""
     resource: Mapping[str, Any] | None = None
+    status_url: str | None = None  # a pending write's Azure-AsyncOperation, as ARM sent it
 
 
 class ArmSession:

@@ -320,34 +320,48 @@ class Engine:
         run.touched |= _inputs_changed_by(step)
         self.safety.count_fix(cache, [p["rule"] for p in parts])
         if not result.done:
-            # Accepted, not failed and not yet done: ARM is applying it. The outcome is decided by a later
-            # read of the cache (_settle_pending), not by this poll.
+            # Accepted, not failed and not known to be done: still running at the deadline, or its status
+            # poll went unanswered. A later reconcile decides the outcome (_settle_pending).
             self.state.open_pending(cache, {"rules": [p["rule"] for p in parts], "request_id": result.request_id,
-                                            "arm_correlation_id": run.correlation_id, "step": _describe(step)})
+                                            "arm_correlation_id": run.correlation_id, "step": _describe(step),
+                                            "status_url": result.status_url})
             record("remediation-pending", request_id=result.request_id,
                    outcome={"status": "accepted", "detail": result.detail})
             self.safety.close_intent(cache)
-            return self._defer(run, "ARM is applying the change (long-running operation still running)",
-                               retry_after=None)
+            return self._defer(run, f"ARM accepted the change; its outcome is read later "
+                                    f"(long-running operation {result.detail})", retry_after=None)
         record("remediated", request_id=result.request_id, outcome={"status": "succeeded"})
         self.safety.close_intent(cache)
         lease.renew()
         return None
 
     def _settle_pending(self, run: _Run, findings: Sequence[Finding]) -> None:
-        """A write an earlier reconcile left running: now that the cache reads Succeeded, its outcome is what
-        the cache shows. The rule holds: `remediated`; it does not: `remediation-failed` (the plan may fix it
-        again in this pass)."""
+        """A write an earlier reconcile left pending: now that the cache reads Succeeded, its outcome is what
+        ARM's status URL says of the operation (Succeeded: `remediated`, even if someone has since changed the
+        value back; Failed/Canceled: `remediation-failed`), else what the cache shows: the rule holds,
+        `remediated`; it does not, `remediation-failed` (the plan may fix it again in this pass)."""
         cache = run.item.cache
         pending = run.pending
         if not pending:
             return
         by_rule = {f.rule: f for f in findings}
+        operation = self.gateway.operation_status(cache, pending.get("status_url"))
         for rule in pending.get("rules") or ():
             finding = by_rule.get(rule)
             common = {"cache_id": cache.arm_id, "rule": rule, "trigger": _trigger(run.item),
-                      "request_id": pending.get("request_id"), "arm_correlation_id": pending.get("arm_correlation_id"),
-                      "detail": f"{pending.get('step')}: outcome read from the cache"}
+                      "request_id": pending.get("request_id"), "arm_correlation_id": pending.get("arm_correlation_id")}
+            severity = finding.severity.value if finding is not None else None
+            if operation.status == "succeeded":
+                self.audit.record("remediated", **common, severity=severity,
+                                  detail=f"{pending.get('step')}: outcome read from the operation's status URL",
+                                  outcome={"status": "succeeded", "confirmed_by": "operation status"})
+                continue
+            if operation.status is not None:
+                self.audit.record("remediation-failed", **common,
+                                  detail=f"{pending.get('step')}: outcome read from the operation's status URL",
+                                  outcome={"status": "not-applied", "operation": operation.status})
+                continue
+            common["detail"] = f"{pending.get('step')}: outcome read from the cache ({operation.detail})"
             if finding is not None and finding.compliant:
                 self.audit.record("remediated", **common, severity=finding.severity.value,
                                   outcome={"status": "succeeded", "confirmed_by": "cache read"})

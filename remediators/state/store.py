@@ -424,8 +424,9 @@ class StateStore:
     # ------------------------------------------------------------------------------------------ pending fixes
 
     def open_pending(self, cache: ResourceId, pending: Mapping[str, Any]) -> None:
-        """A write ARM accepted (202) whose operation was still running when this reconcile stopped waiting:
-        its outcome is decided later by reading the cache, not by a poll."""
+        """A write ARM accepted (202) whose operation was still running when this reconcile stopped waiting,
+        or whose status polls went unanswered: a later reconcile decides its outcome (the operation's status
+        URL kept here, else the cache)."""
         self._change_cache_row(cache, lambda row: replace(row, pending=_plain(pending)))
 
     def pending_of(self, cache: ResourceId) -> Mapping[str, Any] | None:

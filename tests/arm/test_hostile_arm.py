@@ -168,3 +168,29 @@ def test_private_endpoint_ids_are_parsed_strictly(raw: str) -> None:
 
 def test_a_good_private_endpoint_id_is_kept() -> None:
     assert parse_private_endpoint_id(PE + "/") == PE
+
+
+@pytest.mark.parametrize("url", [
+    "https://attacker.example/subscriptions/{sub}/providers/Microsoft.Cache/locations/uksouth/asyncOperations/op1",
+    "{arm}/subscriptions/00000000-0000-4000-8000-000000000000/providers/Microsoft.Cache/locations/uksouth/"
+    "asyncOperations/op1",
+    "{arm}/subscriptions/{sub}/resourceGroups/rg-payments/providers/Microsoft.Cache/redis/link-loop",
+    "{arm}/subscriptions/{sub}/providers/Microsoft.Cache/locations/uksouth/asyncOperations/..",
+    "{arm}/subscriptions/{sub}/providers/Microsoft.Cache/locations/uksouth/asyncOperations/a%2F..%2F..",
+    "{arm}@attacker.example/subscriptions/{sub}/providers/Microsoft.Cache/locations/x/asyncOperations/op1",
+    None, 42,
+], ids=["off-host", "other-subscription", "not-a-status-path", "dot-dot", "encoded-slashes", "userinfo",
+        "absent", "not-a-string"])
+def test_a_pending_writes_status_url_is_requested_only_when_it_is_arms_own(
+    gateway: Gateway, hostile: EmulatorServer, url: object
+) -> None:
+    """The status URL kept with a pending write came from ARM's answer and sits in the state table: it is read
+    only on the ARM endpoint, as an operation status path of the cache's own subscription; anything else is
+    never requested (the pending write is then settled by reading the cache)."""
+    cache = _cid("link-loop")
+    if isinstance(url, str):
+        url = url.format(arm=hostile.arm_endpoint, sub=cache.subscription_id)
+    before = len(hostile.requests())
+    found = gateway.operation_status(cache, url)
+    assert found.status is None and found.detail
+    assert len(hostile.requests()) == before  # nothing was sent anywhere the emulator could see

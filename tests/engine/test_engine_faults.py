@@ -1,6 +1,7 @@
 """Issue 5, engine behaviour under injected ARM faults: timeouts, Retry-After, refusals, the deferral budget,
-a cache deleted mid-reconcile and a long-running operation that ends Failed. Real SDK, real Azurite, real
-emulator; assertions on the audit trail, the queues and the emulator's request log, never on timings."""
+a cache deleted mid-reconcile, a long-running operation that ends Failed and one whose status polls go
+unanswered. Real SDK, real Azurite, real emulator; assertions on the audit trail, the queues and the
+emulator's request log, never on timings."""
 
 from __future__ import annotations
 
@@ -128,6 +129,58 @@ def test_a_long_running_patch_that_ends_failed_is_retried_and_converges(tmp_path
         failed = [r["outcome"]["kind"] for r in rig.records("remediation-failed", "flaky-cache")]
         lro_failed = [f for f in rig.arm.faults.injected if f[2] == "lro-failed"]
         assert failed == ["transient"] or lro_failed
+
+
+@pytest.mark.parametrize("poll_faults", [("throttled", "throttled", "reset"), ("internalError",) * 3],
+                         ids=["reset-last", "http-errors"])
+def test_a_patch_whose_status_polls_go_unanswered_is_pending_then_recorded_remediated(
+    tmp_path: Path, poll_faults: tuple[str, ...]
+) -> None:
+    """The chaos run's lost write (test_chaos.py, seed 1003): ARM accepted the PATCH (202) and made the change,
+    then every try of its status poll failed (429, 429, a reset: the pipeline's retries spent). The trail said
+    `remediation-failed` and the next reconcile found the rule compliant, so no `remediated` record ever named
+    the write ARM applied. An unanswered poll is not ARM saying the operation failed: the write is pending and
+    a later read of the cache records its outcome. The recorded shape (status URL) is pinned: these faults aim
+    at its polls."""
+    faults = [{"preset": p, "method": "GET", "resource": "asyncOperation", "times": 1, "retryAfter": 1}
+              for p in poll_faults]
+    with engine_rig(tmp_path, [_drifted("pollfail-cache", faults=faults)], lro_shape="recorded") as rig:
+        assert rig.reconcile("pollfail-cache").outcome is Outcome.DEFERRED
+        polls = [f[2] for f in rig.arm.faults.injected if "/asyncoperations/" in f[1].lower()]
+        assert polls == list(poll_faults)  # every try of the status poll went unanswered
+        assert rig.reconcile("pollfail-cache").outcome is Outcome.COMPLIANT
+        (patch,) = [w for w in rig.warden_writes("pollfail-cache") if w["method"] == "PATCH"]
+        assert patch["status"] == 202 and rig.cache("pollfail-cache")["properties"]["enableNonSslPort"] is False
+        assert rig.records("remediation-failed") == []
+        (pending,) = rig.records("remediation-pending", "pollfail-cache")
+        assert pending["request_id"] == patch["request_id"] and "status poll failed" in pending["outcome"]["detail"]
+        done = [r for r in rig.records("remediated", "pollfail-cache") if r["rule"] == "non-ssl-port"]
+        assert [r["request_id"] for r in done] == [patch["request_id"]]  # the write ARM applied is on record
+        assert done[0]["outcome"]["confirmed_by"] == "operation status"
+
+
+def test_a_pending_patch_undone_by_someone_before_it_is_settled_is_still_recorded_remediated(tmp_path: Path) -> None:
+    """ARM applied the pending PATCH, then Jane turned the plaintext port back on before the next reconcile
+    read the cache. That read alone cannot tell "not applied" from "applied, then undone" (it recorded
+    `remediation-failed`, not-applied, for a write ARM had made): the operation's status URL, kept with the
+    pending write, says Succeeded, so it is `remediated`; the drift is then fixed by a second PATCH."""
+    from azure.mgmt.redis.models import RedisUpdateParameters
+
+    faults = [{"preset": "reset", "method": "GET", "resource": "asyncOperation", "times": 3}]
+    with engine_rig(tmp_path, [_drifted("undone-cache", faults=faults)], lro_shape="recorded") as rig:
+        assert rig.reconcile("undone-cache").outcome is Outcome.DEFERRED
+        jane = rig.jane()
+        jane.redis.get("rg-payments", "undone-cache")  # ARM finishes the warden's operation...
+        jane.redis.begin_update("rg-payments", "undone-cache",  # ...and Jane undoes it
+                                RedisUpdateParameters(enable_non_ssl_port=True)).result()
+        assert rig.reconcile("undone-cache").outcome is Outcome.REMEDIATED
+        first, second = [w for w in rig.warden_writes("undone-cache") if w["method"] == "PATCH"]
+        assert first["status"] == second["status"] == 202
+        assert rig.records("remediation-failed") == []
+        done = [r for r in rig.records("remediated", "undone-cache") if r["rule"] == "non-ssl-port"]
+        assert [r["request_id"] for r in done] == [first["request_id"], second["request_id"]]
+        assert done[0]["outcome"]["confirmed_by"] == "operation status"
+        assert rig.cache("undone-cache")["properties"]["enableNonSslPort"] is False
 
 
 def test_an_event_deferred_by_a_busy_cache_comes_back_as_a_readable_work_item(tmp_path: Path) -> None:

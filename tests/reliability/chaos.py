@@ -212,10 +212,11 @@ def reconcile_counts(run: ChaosRun) -> dict[str, Any]:
     Every write ARM answered 2xx (applied, or a PATCH accepted with 202) must be named by a `remediated`
     record, with no exemption: a PATCH whose status polls went unanswered (a 429, a 5xx, a reset after the
     pipeline's retries) is `remediation-pending`, then `remediated` with the PATCH's request id once a later
-    reconcile reads the operation's status URL (Succeeded, even if Jane has since undone the change). (It was once recorded `remediation-failed` and excused here by
-    correlation id, which missed a reset on the last poll: the record then named the PATCH, and the write ARM
-    applied was never on record as made. The fixed schedule is
-    tests/engine/test_engine_faults.py::test_a_patch_whose_status_polls_go_unanswered_is_pending_then_recorded_remediated.)
+    reconcile reads the operation's status URL (Succeeded, even if Jane has since undone the change). It was
+    once recorded `remediation-failed` and excused here by correlation id, which missed a reset on the last
+    poll (the record then named the PATCH): a write ARM applied was never on record as made. That schedule,
+    fixed: tests/engine/test_engine_faults.py::
+    test_a_patch_whose_status_polls_go_unanswered_is_pending_then_recorded_remediated.
     A `remediation-failed` may name a failed read made inside a write step (the re-read right before a
     DELETE) instead of a failed write."""
     warden = run.warden()

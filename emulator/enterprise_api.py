@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import errors
+from . import errors, hostile
 from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
 from .enterprise_state import ClusterState, DatabaseState, EnterpriseOperation, EnterpriseStore
@@ -81,13 +81,16 @@ class EnterpriseApi:
         sub = require_scope(self.store.base, sub)
         with self.store.lock:
             items = bodies_in_scope(self.store.clusters.values(), sub)
-        return self._page(call, items)
+            knobs = [s.hostile for s in self.store.clusters.values() if s.subscription_id == sub]
+        return hostile.list_page(call, items, knobs, self.page_size)
 
     def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
         sub = require_scope(self.store.base, sub, rg)
         with self.store.lock:
             items = bodies_in_scope(self.store.clusters.values(), sub, rg)
-        return self._page(call, items)
+            knobs = [s.hostile for s in self.store.clusters.values()
+                     if s.subscription_id == sub and s.resource_group.lower() == rg.lower()]
+        return hostile.list_page(call, items, knobs, self.page_size)
 
     def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:
@@ -171,7 +174,8 @@ class EnterpriseApi:
         with self.store.lock:
             state = self.cluster(sub, rg, name, method="GET", resource="databases")
             items = [copy.deepcopy(d.body) for d in state.databases.values()]
-        return self._page(call, sorted(items, key=lambda b: b["name"].lower()))
+            return hostile.database_page(call, state.id, sorted(items, key=lambda b: b["name"].lower()),
+                                         state.hostile, self.page_size)
 
     def get_database(self, call: Call, sub: str, rg: str, name: str, db: str) -> Reply:
         with self.store.lock:

@@ -86,6 +86,7 @@ class ClusterState:
     sequence: list[str] | None = None
     sequence_index: int = 0
     operation: EnterpriseOperation | None = None
+    hostile: dict[str, Any] = field(default_factory=dict)  # knob `hostile` (emulator.hostile)
 
     @property
     def provisioning_state(self) -> str:
@@ -145,6 +146,7 @@ class EnterpriseStore:
             lro_polls=int(knobs.get("lroPolls", self.base.lro_polls)),
             lro_seconds=float(knobs.get("lroSeconds", self.base.lro_seconds)),
             sequence=sequence,
+            hostile=dict(knobs.get("hostile", {})),
         )
         if sequence:
             _set_provisioning(state.body, sequence[0])

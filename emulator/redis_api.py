@@ -73,14 +73,17 @@ class RedisApi:
         with self.store.lock:
             self.store.refresh_all()
             items = bodies_in_scope(self.store.caches.values(), sub)
-        return self._page(call, items)
+            knobs = [s.hostile for s in self.store.caches.values() if s.subscription_id == sub]
+        return hostile.list_page(call, items, knobs, self.page_size)
 
     def list_by_resource_group(self, call: Call, sub: str, rg: str) -> Reply:
         sub = require_scope(self.store, sub, rg)
         with self.store.lock:
             self.store.refresh_all()
             items = bodies_in_scope(self.store.caches.values(), sub, rg)
-        return self._page(call, items)
+            knobs = [s.hostile for s in self.store.caches.values()
+                     if s.subscription_id == sub and s.resource_group.lower() == rg.lower()]
+        return hostile.list_page(call, items, knobs, self.page_size)
 
     def get(self, call: Call, sub: str, rg: str, name: str) -> Reply:
         with self.store.lock:

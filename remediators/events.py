@@ -246,7 +246,7 @@ def parse_event(event: object) -> Parsed:
     try:
         cache = cache_of(subject)
     except InvalidResourceId as exc:
-        return ignored(f"not a cache we govern: {exc}")
+        return ignored(f"not a cache we govern: {exc.general}")  # never quoting the subject (minimisation)
     if f["resource_uri"] is not None and f["resource_uri"].lower() != subject.lower():
         return ignored("inconsistent event: data.resourceUri does not match subject")
     sub = cache.subscription_id.lower()

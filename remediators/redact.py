@@ -51,7 +51,7 @@ def _ids(raw: bytes) -> list[dict[str, str]]:
             continue
         picked = {
             key: value
-            for key in ("id", "eventType", "type", "subject", "source", "cache_id", "reason")
+            for key in ("id", "eventType", "type", "subject", "source", "cache_id", "reason", "scope")
             if (value := safe_id(item.get(key))) is not None
         }
         if picked:

@@ -23,9 +23,30 @@ _MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_.()\-]{1,90}$")
 MANAGEMENT_GROUP_PREFIX = "/providers/Microsoft.Management/managementGroups/"
 MAX_ID_LENGTH = 2048
 
+# Azure Managed Redis names, from ARM's own grammar: /work/shared/reference/arm-specs/redisenterprise/
+# redisenterprise.json (Microsoft.Cache/RedisEnterprise stable 2025-07-01), path parameters
+# `ClusterNameParameter` (clusterName) and `DatabaseNameParameter` (databaseName), both with the pattern
+# `^(?=.{1,60}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$`: 1-60 ASCII letters and digits, single inner hyphens. Written
+# here with `\Z` and used with fullmatch, since Python's `$` would also accept a trailing newline.
+ENTERPRISE_NAME_PATTERN = "^(?=.{1,60}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$"  # as the spec spells it
+_ENTERPRISE_NAME = re.compile(r"(?=.{1,60}\Z)[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\Z")
+
 
 class InvalidResourceId(ValueError):
-    """The string is not an ARM ID of a cache we govern; the message says why."""
+    """The string is not an ARM ID of a cache we govern; the message says why. `general` says it without
+    quoting any part of the id: what an audit record about an untrusted message may keep (a forged subject
+    can carry a person's UPN where a name belongs; UK GDPR minimisation)."""
+
+    def __init__(self, message: str, *, general: str | None = None) -> None:
+        super().__init__(message)
+        self.general = general or message
+
+
+def shown(name: object, limit: int = 64) -> str:
+    """A crafted name as an error message may quote it: ASCII-escaped (a look-alike letter shows as `\\u043e`)
+    and cut at `limit` characters, so an over-long name cannot flood a log or an audit record."""
+    text = name if isinstance(name, str) else repr(name)
+    return ascii(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 class CacheKind(StrEnum):
@@ -227,13 +248,20 @@ def _cache_at(parts: list[str]) -> ResourceId:
     if parts[4].lower() != "providers":
         raise InvalidResourceId("expected '/providers/' after the resource group")
     if parts[5].lower() != "microsoft.cache":
-        raise InvalidResourceId(f"provider {parts[5]!r} is not Microsoft.Cache")
+        raise InvalidResourceId(f"provider {shown(parts[5])} is not Microsoft.Cache",
+                                general="provider is not Microsoft.Cache")
     kind = _KINDS.get(parts[6].lower())
     if kind is None:
-        raise InvalidResourceId(f"Microsoft.Cache/{parts[6]} is not a cache type redis-warden governs")
+        raise InvalidResourceId(f"Microsoft.Cache/{shown(parts[6])} is not a cache type redis-warden governs",
+                                general="not a Microsoft.Cache type redis-warden governs")
     name = parts[7]
-    if not _REDIS_NAME.match(name):
-        raise InvalidResourceId(f"cache name {name!r} is invalid")
+    if kind is CacheKind.REDIS_ENTERPRISE:
+        if not valid_enterprise_name(name):
+            raise InvalidResourceId(f"cluster name {shown(name)} is outside ARM's grammar for Azure Managed Redis "
+                                    f"cluster names ({ENTERPRISE_NAME_PATTERN})",
+                                    general=f"cluster name outside ARM's grammar ({ENTERPRISE_NAME_PATTERN})")
+    elif not _REDIS_NAME.match(name):
+        raise InvalidResourceId(f"cache name {shown(name)} is invalid", general="cache name is invalid")
     return ResourceId(sub, parts[3], kind, name)
 
 
@@ -255,15 +283,21 @@ def cache_of(raw: object) -> ResourceId:
     rest = parts[8:]
     if rest and rest[0].lower() != "providers":
         if len(rest) < 2 or rest[0].lower() not in CHILD_TYPES[cache.kind]:
-            raise InvalidResourceId(f"{rest[0]!r} is not a child resource type of {cache.kind}")
+            raise InvalidResourceId(f"{shown(rest[0])} is not a child resource type of {cache.kind}",
+                                    general=f"not a child resource type of {cache.kind}")
         if not _CHILD_NAME.match(rest[1]):
             raise InvalidResourceId("child resource name is invalid")
+        if rest[0].lower() == "databases" and not valid_enterprise_name(rest[1]):
+            raise InvalidResourceId(f"database name {shown(rest[1])} is outside ARM's grammar for Azure Managed Redis "
+                                    f"database names ({ENTERPRISE_NAME_PATTERN})",
+                                    general=f"database name outside ARM's grammar ({ENTERPRISE_NAME_PATTERN})")
         rest = rest[2:]
     if rest:
         if len(rest) != 4 or rest[0].lower() != "providers":
             raise InvalidResourceId("unexpected segments after the cache")
         if (rest[1].lower(), rest[2].lower()) not in EXTENSION_TYPES:
-            raise InvalidResourceId(f"extension {rest[1]}/{rest[2]} is not one redis-warden follows")
+            raise InvalidResourceId(f"extension {shown(rest[1])}/{shown(rest[2])} is not one redis-warden follows",
+                                    general="extension resource is not one redis-warden follows")
         if not _CHILD_NAME.match(rest[3]):
             raise InvalidResourceId("extension resource name is invalid")
     return cache
@@ -278,6 +312,25 @@ def valid_firewall_rule_name(name: object) -> bool:
     r"""Whether ARM could have answered with this firewall rule name (`^\w+$`): anything else (`..`, `a/b`)
     would be normalised by the HTTP stack into a different URL if it were sent."""
     return isinstance(name, str) and len(name) <= 128 and bool(FIREWALL_RULE_NAME.match(name))
+
+
+def valid_enterprise_name(name: object) -> bool:
+    """Whether ARM could have answered with this Azure Managed Redis cluster or database name
+    (`ENTERPRISE_NAME_PATTERN`, from the 2025-07-01 spec). A name outside it (`default/../x`, `%2e%2e`, `a?b`,
+    61 characters, a Cyrillic look-alike letter) would address some other URL if it were sent, so it never
+    is: readers refuse the answer, the planner refuses the step and the gateway refuses the request."""
+    return isinstance(name, str) and _ENTERPRISE_NAME.fullmatch(name) is not None
+
+
+def enterprise_database_id(cluster: ResourceId, database: str) -> str:
+    """`{cluster}/databases/{database}`, only for a database name in ARM's grammar (InvalidResourceId
+    otherwise): the one place such an id is built for a URL."""
+    if cluster.kind is not CacheKind.REDIS_ENTERPRISE:
+        raise InvalidResourceId(f"{cluster.kind} has no databases")
+    if not valid_enterprise_name(database):
+        raise InvalidResourceId(f"database name {shown(database)} is outside ARM's grammar for Azure Managed "
+                                f"Redis database names ({ENTERPRISE_NAME_PATTERN})")
+    return f"{cluster.arm_id}/databases/{database}"
 
 
 def parse_private_endpoint_id(raw: object) -> str:

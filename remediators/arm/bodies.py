@@ -15,7 +15,15 @@ from ..models import (
     FirewallRule,
     PrivateEndpointConnection,
 )
-from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, parse_cache_id
+from ..resource_ids import (
+    ENTERPRISE_NAME_PATTERN,
+    CacheKind,
+    InvalidResourceId,
+    ResourceId,
+    parse_cache_id,
+    shown,
+    valid_enterprise_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +157,8 @@ def listed_ids(ids: Iterable[str]) -> list[ResourceId]:
 
 
 def cluster_databases(cache: ResourceId, bodies: Any) -> tuple[dict[str, Any], ...]:
-    """Database GET bodies (each alone, or in list bodies' `value`) that belong to this cluster."""
+    """Database GET bodies (each alone, or in list bodies' `value`) that belong to this cluster, each id
+    `{cluster}/databases/{name}` with the name in ARM's grammar."""
     if cache.kind is not CacheKind.REDIS_ENTERPRISE:
         raise InvalidBody("databases: only an Azure Managed Redis cluster (Microsoft.Cache/redisEnterprise) has them")
     found: list[dict[str, Any]] = []
@@ -159,7 +168,11 @@ def cluster_databases(cache: ResourceId, bodies: Any) -> tuple[dict[str, Any], .
             if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
                 raise InvalidBody("databases: each database must be a GET body with an 'id'")
             if not item["id"].lower().startswith(cache.arm_id.lower() + "/databases/"):
-                raise InvalidBody(f"databases: {item['id']!r} is not a database of {cache.arm_id}")
+                raise InvalidBody(f"databases: {shown(item['id'], 160)} is not a database of {cache.arm_id}")
+            name = item["id"][len(cache.arm_id) + len("/databases/"):]
+            if not valid_enterprise_name(name):
+                raise InvalidBody(f"databases: database name {shown(name)} is outside ARM's grammar "
+                                  f"({ENTERPRISE_NAME_PATTERN})")
             if not isinstance(item.get("properties", {}), Mapping):
                 raise InvalidBody("databases: 'properties' must be an object")
             found.append(dict(item))

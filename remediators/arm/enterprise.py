@@ -29,7 +29,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..models import CacheSnapshot, ManualAction, PatchCache, PatchDatabase, PutDiagnosticSetting, Step
-from ..resource_ids import CacheKind, InvalidResourceId, ResourceId, Scope, cache_of
+from ..resource_ids import (
+    ENTERPRISE_NAME_PATTERN,
+    CacheKind,
+    InvalidResourceId,
+    ResourceId,
+    Scope,
+    cache_of,
+    enterprise_database_id,
+    shown,
+    valid_enterprise_name,
+)
 from . import polling
 from .bodies import listed_ids, private_endpoint_connections
 from .errors import ArmError
@@ -105,7 +115,7 @@ class EnterpriseClusters:
         items = s.list_sdk(lambda: client.databases.list_by_cluster(cache.resource_group, cache.name,
                                                                      **s.timeouts), f"databases of {cache.arm_id}")
         # serialize(keep_readonly=True) gives the REST shape back, omitting what ARM did not send.
-        return tuple(_with_name(i.serialize(keep_readonly=True)) for i in items)
+        return tuple(checked_database(cache, i.serialize(keep_readonly=True)) for i in items)
 
     def _assignments(self, cache: ResourceId, dbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
         s, client = self.session, self._client(cache.subscription_id)
@@ -174,6 +184,8 @@ class EnterpriseClusters:
                        code="UnsupportedStep")
 
     def _patch(self, cache: ResourceId, step: PatchCache, database: str | None) -> ApplyResult:
+        if database is not None:
+            database_id(cache, database)  # a name outside ARM's grammar is refused here, never sent
         client = self._client(cache.subscription_id)
         body = json.dumps(dict(step.body)).encode("utf-8")
         info = ResponseInfo()
@@ -187,15 +199,38 @@ class EnterpriseClusters:
 
 
 def database_id(cache: ResourceId, database: str) -> str:
-    return f"{cache.arm_id}/databases/{database}"
+    """The database's ARM id, for a name in ARM's grammar only (an `ArmError` `InvalidResourceName`
+    otherwise: nothing is sent)."""
+    try:
+        return enterprise_database_id(cache, database)
+    except InvalidResourceId as exc:
+        raise ArmError("invalid", f"{exc}; not sent", code="InvalidResourceName") from None
+
+
+def checked_database(cache: ResourceId, db: dict[str, Any]) -> dict[str, Any]:
+    """A database from ARM's list answer, only if ARM could have said it: named `{name}` or
+    `{this cluster}/{name}` with `name` in ARM's grammar (`ENTERPRISE_NAME_PATTERN`), and with the id
+    `{this cluster}/databases/{name}`. Anything else is a crafted answer: the read stops with `blocked`
+    `InvalidResourceName` (the engine audits it) before the name reaches a URL (access policy assignments,
+    diagnostic settings, a database PATCH). Returns the body with the database's own name."""
+    raw_id, raw_name = db.get("id"), db.get("name")
+    if raw_name is None and isinstance(raw_id, str):
+        raw_name = raw_id.rsplit("/", 1)[-1]
+    name = raw_name
+    if isinstance(raw_name, str) and "/" in raw_name:
+        parent, _, name = raw_name.partition("/")
+        if parent.lower() != cache.name.lower():
+            name = raw_name
+    if not isinstance(name, str) or not valid_enterprise_name(name):
+        raise ArmError("blocked", f"ARM's answer names a database of {cache.arm_id} {shown(raw_name)}, outside "
+                                  f"ARM's grammar for database names ({ENTERPRISE_NAME_PATTERN}); the cluster was "
+                                  "not read further and nothing was sent", code="InvalidResourceName")
+    if not isinstance(raw_id, str) or raw_id.lower() != enterprise_database_id(cache, name).lower():
+        raise ArmError("blocked", f"ARM's answer gives database {name} of {cache.arm_id} the id "
+                                  f"{shown(raw_id, 160)}, which is not that database's; the cluster was not read "
+                                  "further and nothing was sent", code="InvalidResourceName")
+    return {**db, "name": name}
 
 
 def _name(db: Mapping[str, Any]) -> str:
     return str(db.get("name") or str(db.get("id") or "").rsplit("/", 1)[-1]).rsplit("/", 1)[-1]
-
-
-def _with_name(body: dict[str, Any]) -> dict[str, Any]:
-    """List answers may name a database `cluster/default`; keep the database's own name."""
-    if isinstance(body.get("name"), str):
-        body["name"] = body["name"].rsplit("/", 1)[-1]
-    return body

@@ -112,6 +112,13 @@ def kind_for(status: int | None, code: str | None, message: str | None) -> str:
     return "transient"  # a long-running operation that ended Failed/Canceled behind a 2xx
 
 
+def malformed_answer() -> ArmError:
+    """A 2xx answer whose JSON does not have the shape the API documents (a hostile or broken ARM). Refused
+    for good, like an off-host link: the text of the answer is not quoted (it may hold anything)."""
+    return ArmError("blocked", "ARM's answer does not have the documented shape; it was not used",
+                    code="MalformedAnswer")
+
+
 def from_azure_error(exc: AzureError) -> ArmError:
     """Map any azure-core failure to an ArmError (the original stays as `__cause__` when raised `from`)."""
     if isinstance(exc, HttpResponseError) and exc.response is not None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from azure.core import PipelineClient
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, DeserializationError, HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HeadersPolicy, RetryPolicy, SansIOHTTPPolicy, UserAgentPolicy
 from azure.core.rest import HttpRequest
@@ -39,7 +39,7 @@ from .. import __version__
 from ..models import Actor
 from ..transport import StartupEnvTransport
 from .endpoint import EndpointPinnedAuthenticationPolicy, bounded_pages, bounded_sdk_list
-from .errors import ArmError, from_azure_error
+from .errors import ArmError, from_azure_error, malformed_answer
 from .pacing import Budgets, PacingPolicy, SubscriptionPaused, read_retry_after, shared_budgets
 
 T = TypeVar("T")
@@ -103,10 +103,14 @@ class CorrelationPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
 
 
 def raw_json(pipeline_response: PipelineResponse[Any, Any], deserialized: Any, headers: Any) -> Any:
-    """`cls=` hook: ARM's JSON as sent, so absent properties stay absent."""
+    """`cls=` hook: ARM's JSON as sent, so absent properties stay absent. A body that is not JSON raises
+    the SDK's own DeserializationError, which `ArmSession.call` maps to `MalformedAnswer`."""
     response = pipeline_response.http_response
     text = response.text()
-    return json.loads(text) if text else None
+    try:
+        return json.loads(text) if text else None
+    except ValueError as exc:  # json.JSONDecodeError, or text that is not UTF-8
+        raise DeserializationError("ARM's answer is not JSON") from exc
 
 
 class ResponseInfo:
@@ -241,11 +245,15 @@ class ArmSession:
             response = self.call(lambda req=HttpRequest("GET", url): client.send_request(req, **self.timeouts))
             if response.status_code >= 400:
                 raise from_azure_error(HttpResponseError(response=response))
-            body = response.json() if response.text() else {}
-            if not isinstance(body, dict):
-                raise ArmError("invalid", f"{path}: list answer is not a JSON object", code="InvalidListAnswer")
+            try:
+                body = response.json() if response.text() else {}
+            except ValueError:  # not JSON at all
+                raise malformed_answer() from None
+            value = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(body, dict) or not isinstance(value if value is not None else [], list):
+                raise malformed_answer()  # a list answer is an object whose `value` is an array
             link = body.get("nextLink")
-            return [i for i in body.get("value") or () if isinstance(i, dict)], link if isinstance(link, str) else None
+            return [i for i in value or () if isinstance(i, dict)], link if isinstance(link, str) else None
 
         return self.call(lambda: bounded_pages(f"{self.arm_endpoint}{path}?api-version={api_version}", fetch,
                                                what=path))
@@ -273,11 +281,15 @@ class ArmSession:
 
     @staticmethod
     def call(fn: Callable[[], T]) -> T:
-        """Run one SDK call; every azure-core failure becomes an `ArmError`."""
+        """Run one SDK call; every azure-core failure becomes an `ArmError`, and so does an answer the SDK
+        cannot deserialise (a `DeserializationError` is a ValueError, not an AzureError: a list page whose
+        `value` is not an array once escaped as a crash, answering HTTP 500 and stopping the nightly scan)."""
         try:
             return fn()
         except AzureError as exc:
             raise from_azure_error(exc) from exc
+        except DeserializationError as exc:
+            raise malformed_answer() from exc
 
     def principal(self) -> str:
         """Whom ARM meters our requests against (the token's object id, else its app id), worked out once;

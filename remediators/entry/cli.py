@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..arm import bodies as arm_bodies
-from ..arm.gateway import ArmError
 from ..baseline import BaselineError, load_baseline, settings_defaults
 from ..engine.reconcile import Outcome, ReconcileResult
 from ..events import parse_message
@@ -177,7 +176,7 @@ def _scan_scope(args: argparse.Namespace) -> Scope | FleetScope:
 
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     from .runtime import Runtime
-    from .scan import MemoryDeferrer, ScopeNotAllowed, run_scan
+    from .scan import ListingFailed, MemoryDeferrer, ScopeNotAllowed, run_scan
 
     scope = _scan_scope(args)
     deferrer = MemoryDeferrer()
@@ -187,8 +186,8 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
                           progress=_progress(sys.stderr))
     except ScopeNotAllowed as exc:
         raise CliError(str(exc)) from None
-    except ArmError as exc:
-        raise CliError(f"listing caches failed: ARM {exc.kind} {exc.code or ''} {exc.message}".rstrip()) from None
+    except ListingFailed as exc:  # already audited, as the HTTP and timer scans' are
+        raise CliError(str(exc)) from None
     finally:
         rt.audit.close()
     summary: dict[str, Any] = {"scanId": report.scan_id, "caches": len(report.results) + len(report.still_deferred),

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ..arm.gateway import ArmError
 from ..engine.reconcile import Outcome, ReconcileResult
@@ -89,19 +90,72 @@ def interleaved(caches: list[ResourceId]) -> list[ResourceId]:
     return out
 
 
-def scan_items(rt: Runtime, scope: ScanScope, *, scan_id: str, dry_run: bool,
-               source: str) -> tuple[list[WorkItem], dict[str, str]]:
-    """One WorkItem per cache of every kind that could be listed, and the kinds whose listing failed (each
-    audited as an `alert` with ARM's error). When every listing failed, the first error is raised."""
-    check_scope(rt, scope)
-    caches, failed, attempted = _list(rt, scope, scan_id=scan_id, source=source)
-    if failed and not caches and len(failed) == attempted:
-        raise next(iter(failed.values()))
+class ListingFailed(Exception):
+    """Nothing in the scope could be listed, so the scan did not start. Already on the record: one `alert`
+    per listing that failed (`record_listing_failures`), for every trigger alike (HTTP, timer, CLI)."""
+
+    def __init__(self, scope: ScanScope, failed: Mapping[str, ArmError]) -> None:
+        super().__init__("listing caches failed: " + "; ".join(
+            f"ARM {exc.kind} {exc.code or ''} {exc.message} [{kind} in {scope.arm_id}]"
+            for kind, exc in failed.items()))
+        self.scope = scope
+        self.failed = dict(failed)
+
+    def public(self) -> dict[str, Any]:
+        """What a caller over HTTP is told: what failed, in words, with ARM's status and code, but not ARM's
+        message (it may quote a hostile host, our endpoint or anything a crafted answer held)."""
+        return {
+            "error": f"listing caches failed in {self.scope.arm_id}, so no scan was started; "
+                     "the failure is on the audit trail as an alert",
+            "scope": self.scope.arm_id,
+            "listingFailed": {kind: public_reason(exc) for kind, exc in self.failed.items()},
+        }
+
+
+# Refusals of a hostile or broken answer, in words a caller can act on (our codes, not ARM's).
+_PUBLIC_REASONS = {
+    "OffEndpointRequest": "a link in ARM's answer pointed off the ARM endpoint; it was not followed",
+    "PagingCut": "ARM's paging did not end (a repeated nextLink, or more pages or items than allowed); "
+                 "the list was cut and not used",
+    "MalformedAnswer": "ARM's answer did not have the documented shape; it was not used",
+}
+
+
+def public_reason(exc: ArmError) -> str:
+    if exc.code in _PUBLIC_REASONS:
+        return f"{_PUBLIC_REASONS[exc.code]} ({exc.code})"
+    if exc.status is not None:
+        return f"ARM answered {exc.status} {exc.code or ''}".rstrip()
+    return f"ARM {exc.kind} ({exc.code or 'no code'})"
+
+
+def record_listing_failures(rt: Runtime, scope: ScanScope, failed: Mapping[str, ArmError], *, scan_id: str,
+                            source: str, complete: bool) -> None:
+    """One `alert` per listing that failed, with ARM's error: the one record every trigger writes for a cut
+    or refused listing (`complete`: nothing could be listed, so the scan did not start)."""
+    effect = ("no cache could be listed, so the scan did not start" if complete
+              else "the scan covers the other kinds only")
     for kind, exc in failed.items():
         rt.audit.record("alert", scan_id=scan_id, trigger={"scan_id": scan_id, "source": source},
-                        detail=f"listing {kind} in {scope.arm_id} failed; the scan covers the other kinds only",
+                        detail=f"{source} scan: listing {kind} in {scope.arm_id} failed; {effect}",
                         outcome={"status": "list-failed", "kind": kind, "code": exc.code, "http_status": exc.status,
                                  "error": exc.message})
+
+
+def scan_items(rt: Runtime, scope: ScanScope, *, scan_id: str, dry_run: bool,
+               source: str) -> tuple[list[WorkItem], dict[str, str]]:
+    """One WorkItem per cache of every kind that could be listed, and the listings that failed (each audited
+    as an `alert` with ARM's error). When every listing failed, `ListingFailed` (after those alerts)."""
+    check_scope(rt, scope)
+    try:
+        caches, failed, attempted = _list(rt, scope, scan_id=scan_id, source=source)
+    except ArmError as exc:  # a management group that Azure Resource Graph could not list (no fallback)
+        caches, failed, attempted = [], {"Azure Resource Graph": exc}, 1
+    complete = bool(failed) and not caches and len(failed) == attempted
+    if failed:
+        record_listing_failures(rt, scope, failed, scan_id=scan_id, source=source, complete=complete)
+    if complete:
+        raise ListingFailed(scope, failed)
     failures = {kind: f"{exc.status or ''} {exc.code or exc.kind}".strip() for kind, exc in failed.items()}
     now = datetime.now(UTC)
     return [

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..arm.gateway import ArmError
 from ..audit.log_ingestion import flush_installed
 from ..engine.authority import vouched
 from ..events import parse_message
@@ -26,7 +26,7 @@ from ..settings import WORK_QUEUE
 from ..state.storage import send_text
 from ..workitem import InvalidWorkItem, WorkItem
 from .runtime import Runtime, StartupFailed, fallback_trail, get_runtime
-from .scan import ScopeNotAllowed, record_scan_result, start_scan
+from .scan import ListingFailed, ScanScope, ScopeNotAllowed, record_scan_result, start_scan
 
 log = logging.getLogger("redis_warden.triggers")
 
@@ -114,29 +114,70 @@ SCOPE_HELP = ("a subscription, resource group or cache id, or a management group
               "(/providers/Microsoft.Management/managementGroups/{name})")
 
 
-def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
-    """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}. The scope may
-    be a management group id: its caches in WARDEN_SUBSCRIPTIONS, listed with Azure Resource Graph."""
+@dataclass(frozen=True)
+class ScanRequest:
+    scope: ScanScope
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A scan request refused before any ARM call: what the caller is told (`error`, which may quote the
+    request) and what the trail keeps (`reason`, fixed words: the body is never recorded as text)."""
+
+    status: int
+    error: str
+    reason: str
+
+
+def parse_scan_request(body: bytes) -> ScanRequest | Refusal:
+    """`{"scope": "<ARM id>", "dryRun": true}`, strictly; anything else is a `Refusal` (never an exception)."""
     if len(body) > MAX_SCAN_REQUEST_BYTES:
-        return 413, {"error": f"request body larger than {MAX_SCAN_REQUEST_BYTES} bytes"}
+        return Refusal(413, f"request body larger than {MAX_SCAN_REQUEST_BYTES} bytes", "body too large")
     try:
         request = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return 400, {"error": "request body must be JSON: {\"scope\": \"<ARM id>\", \"dryRun\": true}"}
+        return Refusal(400, "request body must be JSON: {\"scope\": \"<ARM id>\", \"dryRun\": true}", "not JSON")
     if not isinstance(request, dict):
-        return 400, {"error": "request body must be a JSON object"}
+        return Refusal(400, "request body must be a JSON object", "not a JSON object")
     unknown = set(request) - {"scope", "dryRun"}
     if unknown:
-        return 400, {"error": f"unknown fields: {', '.join(sorted(map(str, unknown)))}"}
+        return Refusal(400, f"unknown fields: {', '.join(sorted(map(str, unknown)))}", "unknown fields")
     dry_run = request.get("dryRun", False)
     if not isinstance(dry_run, bool):
-        return 400, {"error": "dryRun must be true or false"}
+        return Refusal(400, "dryRun must be true or false", "dryRun is not a boolean")
     if "scope" not in request:
-        return 400, {"error": f"scope: required, {SCOPE_HELP}"}
+        return Refusal(400, f"scope: required, {SCOPE_HELP}", "scope missing")
     try:
         scope = parse_scan_scope(request["scope"])
     except InvalidResourceId as exc:
-        return 400, {"error": f"scope: {exc}; expected {SCOPE_HELP}"}
+        return Refusal(400, f"scope: {exc}; expected {SCOPE_HELP}",
+                       "scope is not a subscription, resource group, cache or management group id in ARM's grammar")
+    return ScanRequest(scope, dry_run)
+
+
+def _record_refusal(rt: Runtime | None, body: bytes, refusal: Refusal, caller: str | None) -> None:
+    """A refused scan request on the trail: `ignored-event` with the fixed reason and the body's digest."""
+    log.warning("scan refused for %s (%d): %s", caller or "unknown caller", refusal.status, refusal.reason)
+    if rt is None:
+        try:
+            rt = get_runtime()
+        except StartupFailed:
+            return  # the 4xx still answers; with no runtime there is no trail to write to (HTTP 503 elsewhere)
+    rt.audit.record("ignored-event", detail=f"scan request refused ({refusal.status}): {refusal.reason}",
+                    source="http-request", http_status=refusal.status, **body_digest(body))
+
+
+def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
+    """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}. The scope may
+    be a management group id: its caches in WARDEN_SUBSCRIPTIONS, listed with Azure Resource Graph. A refused
+    request is audited (`ignored-event`); a scope whose listing ARM cut or refused answers 502 with what failed
+    (`ListingFailed.public`), audited by the same code as the nightly timer's."""
+    parsed = parse_scan_request(body)
+    if isinstance(parsed, Refusal):
+        _record_refusal(rt, body, parsed, caller)
+        return parsed.status, {"error": parsed.error}
+    scope, dry_run = parsed.scope, parsed.dry_run
     try:
         rt = rt or get_runtime()
     except StartupFailed as exc:
@@ -144,10 +185,13 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
     try:
         scan_id, count = start_scan(rt, scope, dry_run=dry_run, source="http-request")
     except ScopeNotAllowed as exc:
+        _record_refusal(rt, body, Refusal(403, str(exc), "a subscription of the scope is not in WARDEN_SUBSCRIPTIONS"),
+                        caller)
         log.warning("scan refused for %s: %s", caller or "unknown caller", exc)
         return 403, {"error": str(exc)}
-    except ArmError as exc:
-        return 502, {"error": f"listing caches failed: ARM {exc.kind} {exc.code or ''}".strip()}
+    except ListingFailed as exc:  # already audited, as the timer's and the CLI's are
+        log.warning("scan of %s not started: %s", scope.arm_id, exc)
+        return 502, exc.public()
     sources = rt.engine.dry_run.requested(dry_run, "http-request")
     return 202, {"scanId": scan_id, "cacheCount": count, "dryRun": bool(sources), "dryRunSources": list(sources)}
 
@@ -180,17 +224,15 @@ def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
     if group is not None:
         try:
             start_scan(rt, FleetScope(management_group=group), dry_run=False, source="timer")
-        except ArmError as exc:
-            rt.audit.record("alert", detail=f"nightly scan of management group {group.name} could not list caches",
-                            outcome={"kind": exc.kind, "code": exc.code, "message": exc.message})
+        except ListingFailed as exc:  # tonight's gap is already on the record (record_listing_failures)
+            log.warning("nightly scan of management group %s not started: %s", group.name, exc)
         return
     for sub in sorted(rt.settings.subscriptions):
         try:
             start_scan(rt, parse_scope(f"/subscriptions/{sub}"), dry_run=False, source="timer")
-        except ArmError as exc:
-            # One unreadable subscription must not stop the others; tonight's gap is on the record.
-            rt.audit.record("alert", detail=f"nightly scan of subscription {sub} could not list caches",
-                            outcome={"kind": exc.kind, "code": exc.code, "message": exc.message})
+        except ListingFailed as exc:
+            # One unreadable subscription must not stop the others; tonight's gap is already on the record.
+            log.warning("nightly scan of %s not started: %s", sub, exc)
 
 
 def on_pack_timer(*, rt: Runtime | None = None, now: datetime | None = None) -> None:

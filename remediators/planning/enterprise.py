@@ -4,7 +4,9 @@ Pure, like `planning.planner`, which calls it. A database is its own ARM resourc
 databases/{name}`), so its fields never share a PATCH with the cluster's; every database gets at most one
 PATCH holding only the fields that change. Two rules wanting different values for one field, a value that
 would widen access (`safety.widening`), or a database the snapshot does not hold become manual
-actions; a field that already has the wanted value is a note, not a write.
+actions; a field that already has the wanted value is a note, not a write. A database name outside ARM's
+grammar (`resource_ids.ENTERPRISE_NAME_PATTERN`) is never planned: the step is refused as a manual action,
+on the record, and nothing is sent (the gateway refuses such a name too).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..models import CacheSnapshot, DatabaseFix, ManualAction, PatchDatabase
+from ..resource_ids import ENTERPRISE_NAME_PATTERN, shown, valid_enterprise_name
 from .safety import same, widening
 
 
@@ -45,6 +48,10 @@ def plan_database_patches(
     for (db_key, field), asks in sorted(wanted.items()):
         rules = sorted({r for r, _, _ in asks})
         value = asks[0][1]
+        if not valid_enterprise_name(asks[0][2]):
+            manual.extend(ManualAction(r, f"refused: database name {shown(asks[0][2])} is outside ARM's grammar "
+                                          f"({ENTERPRISE_NAME_PATTERN}); no PATCH is planned") for r in rules)
+            continue
         if any(not same(v, value) for _, v, _ in asks[1:]):
             manual.extend(ManualAction(r, f"rules {', '.join(rules)} want different values for database "
                                           f"{asks[0][2]} {field}") for r in rules)

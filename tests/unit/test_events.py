@@ -190,6 +190,18 @@ def test_bad_resource_id_is_ignored_with_parser_message(subject: str, fragment: 
     assert ev.subject == subject
 
 
+@pytest.mark.parametrize("name", ["jane.doe@contoso.co.uk", "Jane_Doe", "x" * 70])
+def test_a_refused_subject_is_never_quoted_in_the_reason(name: str) -> None:
+    """A forged subject can carry a person's UPN where a cache, cluster, database or child name belongs; the
+    reason says what is wrong without quoting it (UK GDPR minimisation; it once quoted `cache name '...'`)."""
+    cluster = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/redisEnterprise"
+    for subject in (f"{CACHE}".rsplit("/", 1)[0] + f"/{name}", f"{cluster}/{name}", f"{cluster}/amr1/databases/{name}",
+                    f"{CACHE}/{name}/x"):
+        ev = ignored(with_subject(subject))
+        assert ev.reason.startswith("not a cache we govern"), ev.reason
+        assert name not in ev.reason and name[:8] not in ev.reason, ev.reason
+
+
 # ---------------------------------------------------------------------------------------- consistency
 
 

@@ -52,10 +52,13 @@ def table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
-def summarise(per_event: dict[str, Any], converge: dict[str, Any], fleet: dict[str, Any] | None = None,
+def summarise(per_event: dict[str, Any] | None, converge: dict[str, Any] | None, fleet: dict[str, Any] | None = None,
               cold: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The table's rows; a benchmark not run (None) has none."""
     rows: list[tuple[str, str]] = []
-    if not per_event.get("failed"):
+    if per_event is None:
+        pass
+    elif not per_event.get("failed"):
         for name, c in per_event["classes"].items():
             rows.append((f"ARM calls per event ({name})",
                          f"{c['arm_calls_per_event']:g}  {c['calls_by_method']}"))
@@ -65,7 +68,9 @@ def summarise(per_event: dict[str, Any], converge: dict[str, Any], fleet: dict[s
         rows.append(("peak RSS, per-event run", f"{per_event['peak_rss_mib']} MiB"))
     else:
         rows.append(("per-event benchmark", f"FAILED (exit {per_event['exit']})"))
-    if not converge.get("failed"):
+    if converge is None:
+        pass
+    elif not converge.get("failed"):
         lro = converge["lro_seconds"]
         rows.append(("demo fleet converge time",
                      f"{converge['seconds_to_converge']} s for {converge['caches']} caches "
@@ -111,9 +116,8 @@ def main() -> int:
     results = {name: run_one(name, args, timeout) for name, args, timeout in BENCHMARKS if not only or name in only}
     print(f"\n=== redis-warden bench ({time.perf_counter() - started:.0f} s, {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]})")
-    skipped = {"failed": True, "exit": "not run"}
-    print(table(summarise(results.get("per_event", skipped), results.get("converge", skipped),
-                          results.get("fleet_scan", skipped), results.get("cold_start", skipped))))
+    print(table(summarise(results.get("per_event"), results.get("converge"), results.get("fleet_scan"),
+                          results.get("cold_start"))))
     return 1 if any(r.get("failed") for r in results.values()) else 0
 
 

@@ -126,3 +126,14 @@ def test_when_resource_graph_refuses_each_subscription_is_listed_with_arm(az: Az
         assert len(_lists(arm)) == 4  # both kinds in both subscriptions
     alerts = [r for r in read_jsonl(tmp_path / "audit.jsonl") if r["kind"] == "alert"]
     assert [a["outcome"]["code"] for a in alerts] == ["AuthorizationFailed"]
+
+
+def test_a_fleet_listing_is_taken_round_robin_by_subscription() -> None:
+    from remediators.entry.scan import interleaved
+    from remediators.resource_ids import parse_cache_id
+
+    ids = [parse_cache_id(cache_id(f"c{i}", subscription_id=s)) for s, n in ((SUB, 3), (SUB_B, 1), (SUB_C, 2))
+           for i in range(n)]
+    order = [(c.subscription_id, c.name) for c in interleaved(ids)]
+    assert order == [(SUB, "c0"), (SUB_B, "c0"), (SUB_C, "c0"), (SUB, "c1"), (SUB_C, "c1"), (SUB, "c2")]
+    assert interleaved([]) == []

@@ -55,14 +55,17 @@ def injected_error(fault: Mapping[str, Any], method: str, resource: str) -> ArmH
 
 
 def page(call: Call, items: list[dict[str, Any]], page_size: int) -> Reply:
-    """One page of a list, with a `nextLink` carrying `$skiptoken` while more remain."""
+    """One page of a list, with a `nextLink` carrying `$skiptoken` while more remain: absolute, on the host and
+    path the list was asked at, keeping the request's other query parameters, as the recorded ARM nextLink
+    does (tests/conformance/fixtures/arm_list_next_link.json)."""
     try:
         start = int(call.query.get("$skiptoken", "0"))
     except ValueError as exc:
         raise errors.bad_request("The $skiptoken is invalid.", "$skiptoken") from exc
     body: dict[str, Any] = {"value": items[start : start + page_size]}
     if start + page_size < len(items):
-        query = urlencode({"api-version": call.query["api-version"], "$skiptoken": start + page_size})
+        kept = {k: v for k, v in call.query.items() if k != "$skiptoken"}
+        query = urlencode({**kept, "$skiptoken": start + page_size})
         body["nextLink"] = f"{call.base_url}{call.path}?{query}"
     return Reply(200, body)
 

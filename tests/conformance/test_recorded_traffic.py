@@ -22,7 +22,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
 from requests.structures import CaseInsensitiveDict
 
-from emulator.testing import EmulatorCredential, RawArm, running_emulator
+from emulator.testing import EmulatorCredential, RawArm, running_emulator, sample_cache
 
 FIXTURES = Path(__file__).with_name("fixtures")
 SERVED_API = {"2023-04-01": "2024-11-01"}  # the firewallRules contract is unchanged between them
@@ -271,3 +271,30 @@ def test_an_amr_cluster_patch_answers_as_the_recorded_cluster_update() -> None:
     assert after.json()["properties"]["provisioningState"] == "Succeeded"
     assert after.json()["properties"]["resourceState"] == "Running"
     assert after.json()["properties"]["publicNetworkAccess"] == "Disabled"
+
+
+# ---------------------------------------------------------------------------------------------- list paging
+
+
+def test_a_list_next_link_has_the_shape_arm_recorded() -> None:
+    """The recorded nextLink (Microsoft.Consumption: no Microsoft.Cache list in the recordings pages) is absolute,
+    on the host and path the list was asked at, keeps the request's own parameters (`$top`, `api-version`) and
+    adds `$skiptoken` with other opaque ones. The emulator's is held to the same, and the next page follows."""
+    [exchange] = _load("arm_list_next_link.json")["exchanges"]
+    asked, link = urlsplit(exchange["request"]["url"]), urlsplit(exchange["response"]["body"]["nextLink"])
+    asked_q, link_q = parse_qs(asked.query), parse_qs(link.query)
+    assert (link.scheme, link.netloc, link.path) == ("https", asked.netloc, asked.path)
+    assert all(link_q[k] == v for k, v in asked_q.items()) and "$skiptoken" in link_q
+    fleet = [sample_cache(f"c{i}") for i in range(3)]  # a page holds 2: the list has a second page
+    path = "/subscriptions/" + fleet[0]["id"].split("/")[2] + "/providers/Microsoft.Cache/Redis"
+    with running_emulator(fleet) as server:
+        arm = RawArm(server)
+        first = arm.request("GET", f"{path}?$top=5&api-version={arm.api_version}")
+        ours = urlsplit(first.json()["nextLink"])
+        ours_q = parse_qs(ours.query)
+        assert (ours.scheme, ours.netloc, ours.path) == ("https", urlsplit(server.arm_endpoint).netloc, path)
+        assert ours_q["$top"] == ["5"] and ours_q["api-version"] and ours_q["$skiptoken"]
+        second = arm.request("GET", first.json()["nextLink"], api_version=None)
+        assert second.status_code == 200 and "nextLink" not in second.json()
+        names = {c["name"] for c in first.json()["value"] + second.json()["value"]}
+        assert names == {"c0", "c1", "c2"}

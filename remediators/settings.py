@@ -116,7 +116,7 @@ class Settings:
             defer_budget_seconds=_int(env, "WARDEN_DEFER_BUDGET_SECONDS", 3600, minimum=60, maximum=7 * 86400),
             defer_base_seconds=_int(env, "WARDEN_DEFER_BASE_SECONDS", 30, minimum=1, maximum=900),
             lro_wait_seconds=float(_int(env, "WARDEN_LRO_WAIT_SECONDS", 20, minimum=0, maximum=MAX_LRO_WAIT_SECONDS)),
-            arm_rate_scale=float(_int(env, "WARDEN_ARM_RATE_SCALE", 1, minimum=1, maximum=1000)),
+            arm_rate_scale=_scale(env, "WARDEN_ARM_RATE_SCALE"),
             breaker_max_writes=_int(env, "WARDEN_BREAKER_MAX_WRITES", 100, minimum=1, maximum=100_000),
             breaker_window_seconds=_int(env, "WARDEN_BREAKER_WINDOW_SECONDS", 600, minimum=1, maximum=7 * 86400),
             flap_max=_int(env, "WARDEN_FLAP_MAX", 3, minimum=1, maximum=1000),
@@ -219,6 +219,16 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _scale(env: Mapping[str, str], name: str) -> float:
+    """A time scale: a plain decimal between 0.01 and 1000 (no `inf`, `nan` or exponent), default 1."""
+    raw = _optional(env.get(name))
+    if raw is None:
+        return 1.0
+    if not re.fullmatch(r"\d{1,4}(\.\d{1,4})?", raw) or not 0.01 <= float(raw) <= 1000:
+        raise SettingsError(f"{name}: expected a number between 0.01 and 1000, got {raw!r}")
+    return float(raw)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:

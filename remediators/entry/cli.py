@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--resource-group", help="only this resource group (with exactly one --subscription)")
     sc.add_argument("--dry-run", action="store_true", help="write nothing to Azure (can only make it drier)")
     sc.add_argument("--retry-for", type=float, default=120.0,
-                    help="seconds to keep retrying deferred caches before listing them (exit 3)")
+                    help="seconds to keep retrying each deferred cache, counted from its own first deferral, "
+                         "before listing it (exit 3)")
     sc.set_defaults(func=cmd_scan)
 
     _add_audit_commands(sub)

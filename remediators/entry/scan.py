@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -168,6 +168,13 @@ def scan_items(rt: Runtime, scope: ScanScope, *, scan_id: str, dry_run: bool,
 def start_scan(rt: Runtime, scope: ScanScope, *, dry_run: bool, source: str) -> tuple[str, int]:
     """Queue one WorkItem per cache in scope on `warden-work`; returns (scan id, cache count). The scan's
     progress row records the dry-run in force and its sources (`GET /api/scans/{id}`)."""
+    scan_id, items = open_scan(rt, scope, dry_run=dry_run, source=source)
+    enqueue_scans(rt, [(scan_id, items)])
+    return scan_id, len(items)
+
+
+def open_scan(rt: Runtime, scope: ScanScope, *, dry_run: bool, source: str) -> tuple[str, list[WorkItem]]:
+    """List the scope and write the scan's progress row and `scan-started`; the items are not queued yet."""
     scan_id = str(uuid.uuid4())
     items, _failures = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source=source)
     sources = rt.engine.dry_run.requested(dry_run, source)
@@ -177,12 +184,31 @@ def start_scan(rt: Runtime, scope: ScanScope, *, dry_run: bool, source: str) -> 
     rt.audit.record("scan-started", scan_id=scan_id, detail=f"{source} scan of {scope.arm_id}",
                     trigger={"scan_id": scan_id, "source": source}, cache_count=len(items), dry_run=bool(sources),
                     dry_run_sources=list(sources))
-    queue = rt.queue(WORK_QUEUE)
+    return scan_id, items
+
+
+def interleaved_items(items: Iterable[WorkItem]) -> list[WorkItem]:
+    """Work items of several scans taken round-robin by subscription (as `interleaved` does for one listing):
+    queued one subscription's scan after another's, every worker of the host would wait on the first
+    subscription's bucket while the others sat full, so a fleet scan took the sum of the subscriptions'
+    refill times, not the longest."""
+    by_subscription: dict[str, list[WorkItem]] = {}
     for item in items:
+        by_subscription.setdefault(item.cache.subscription_id.lower(), []).append(item)
+    lanes = list(by_subscription.values())
+    return [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
+
+
+def enqueue_scans(rt: Runtime, scans: Sequence[tuple[str, list[WorkItem]]]) -> None:
+    """Queue the items of opened scans on `warden-work`, interleaved by subscription; the Functions host
+    runs them with host.json's bounded concurrency per instance and scales out on the queue, each request
+    paced by its subscription's budget (arm.pacing). A scan with nothing to do finishes now."""
+    queue = rt.queue(WORK_QUEUE)
+    for item in interleaved_items(item for _, items in scans for item in items):
         send_text(queue, item.to_json())
-    if not items:
-        finish_scan(rt, scan_id)
-    return scan_id, len(items)
+    for scan_id, items in scans:
+        if not items:
+            finish_scan(rt, scan_id)
 
 
 def finish_scan(rt: Runtime, scan_id: str) -> None:
@@ -207,13 +233,14 @@ def record_scan_result(rt: Runtime, item: WorkItem, result: ReconcileResult) -> 
 
 @dataclass
 class MemoryDeferrer:
-    """Deferred items kept in memory for the CLI's bounded retry loop."""
+    """Deferred items kept in memory for the CLI's bounded retry loop: (due, item) on `clock`'s time."""
 
     pending: list[tuple[float, WorkItem]] = field(default_factory=list)
     given_up: list[tuple[WorkItem, str]] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
 
     def defer(self, item: WorkItem, delay_seconds: int) -> None:
-        self.pending.append((time.monotonic() + delay_seconds, item))
+        self.pending.append((self.clock() + delay_seconds, item))
 
     def give_up(self, item: WorkItem, reason: str) -> None:
         self.given_up.append((item, reason))
@@ -238,8 +265,10 @@ def run_scan(
     progress: Callable[[int, int, ReconcileResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ScanReport:
-    """Reconcile every cache in scope in this process; deferred caches are retried until
-    `retry_for_seconds` has passed, then reported as still deferred."""
+    """Reconcile every cache in scope in this process. A deferred cache is retried when its deferral is due,
+    for `retry_for_seconds` counted from its own first deferral (not from the start of the scan, which left
+    the caches deferred late in a long scan no retry at all), then reported as still deferred. The deferrer's
+    clock is the loop's clock."""
     scan_id = str(uuid.uuid4())
     items, failures = scan_items(rt, scope, scan_id=scan_id, dry_run=dry_run, source="cli")
     sources = rt.engine.dry_run.requested(dry_run, "cli")
@@ -247,13 +276,16 @@ def run_scan(
                     trigger={"scan_id": scan_id, "source": "cli"}, cache_count=len(items), dry_run=bool(sources),
                     dry_run_sources=list(sources))
     final: dict[str, ReconcileResult] = {}
-    deadline = time.monotonic() + retry_for_seconds
+    window_ends: dict[str, float] = {}  # cache key -> end of its retry window (first deferral + retry_for)
+    still: list[WorkItem] = []
     queue = list(items)
     total = len(items)
     while True:
         for item in queue:
             result = rt.engine.reconcile(item)
-            if result.outcome is not Outcome.DEFERRED:
+            if result.outcome is Outcome.DEFERRED:
+                window_ends.setdefault(item.cache.key, deferrer.clock() + retry_for_seconds)
+            else:
                 final[item.cache.key] = result
                 if progress:
                     progress(len(final), total, result)
@@ -262,12 +294,11 @@ def run_scan(
             break
         deferrer.pending.sort(key=lambda p: p[0])
         due, item = deferrer.pending.pop(0)
-        if due > deadline:
-            deferrer.pending.append((due, item))
-            break
-        sleep(max(0.0, due - time.monotonic()))
+        if due > window_ends.get(item.cache.key, due):
+            still.append(item)  # its window closes before it is due: reported, not waited for
+            continue
+        sleep(max(0.0, due - deferrer.clock()))
         queue = [item]
-    still = tuple(item for _, item in deferrer.pending)
     deferrer.pending.clear()
     outcomes: dict[str, int] = {}
     for r in final.values():
@@ -277,4 +308,4 @@ def run_scan(
     rt.audit.record("scan-finished", scan_id=scan_id, trigger={"scan_id": scan_id, "source": "cli"},
                     outcomes=outcomes, cache_count=total)
     rt.audit.checkpoint()
-    return ScanReport(scan_id, tuple(final.values()), still, sources, failures)
+    return ScanReport(scan_id, tuple(final.values()), tuple(still), sources, failures)

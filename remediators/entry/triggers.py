@@ -26,7 +26,15 @@ from ..settings import WORK_QUEUE
 from ..state.storage import send_text
 from ..workitem import InvalidWorkItem, WorkItem
 from .runtime import Runtime, StartupFailed, fallback_trail, get_runtime
-from .scan import ListingFailed, ScanScope, ScopeNotAllowed, record_scan_result, start_scan
+from .scan import (
+    ListingFailed,
+    ScanScope,
+    ScopeNotAllowed,
+    enqueue_scans,
+    open_scan,
+    record_scan_result,
+    start_scan,
+)
 
 log = logging.getLogger("redis_warden.triggers")
 
@@ -217,7 +225,8 @@ def on_checkpoint_timer(*, rt: Runtime | None = None) -> None:
 
 
 def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
-    """Nightly: one scan per allowlisted subscription, queued for the workers; or, with
+    """Nightly: one scan per allowlisted subscription, their work items queued for the workers interleaved
+    by subscription (so every subscription's ARM budget is spent in parallel); or, with
     WARDEN_NIGHTLY_MANAGEMENT_GROUP, one scan of that group (its caches in WARDEN_SUBSCRIPTIONS, Resource Graph)."""
     rt = rt or get_runtime()
     group = rt.settings.nightly_management_group
@@ -227,12 +236,14 @@ def on_timer(*, past_due: bool, rt: Runtime | None = None) -> None:
         except ListingFailed as exc:  # tonight's gap is already on the record (record_listing_failures)
             log.warning("nightly scan of management group %s not started: %s", group.name, exc)
         return
+    opened = []
     for sub in sorted(rt.settings.subscriptions):
         try:
-            start_scan(rt, parse_scope(f"/subscriptions/{sub}"), dry_run=False, source="timer")
+            opened.append(open_scan(rt, parse_scope(f"/subscriptions/{sub}"), dry_run=False, source="timer"))
         except ListingFailed as exc:
             # One unreadable subscription must not stop the others; tonight's gap is already on the record.
             log.warning("nightly scan of %s not started: %s", sub, exc)
+    enqueue_scans(rt, opened)
 
 
 def on_pack_timer(*, rt: Runtime | None = None, now: datetime | None = None) -> None:

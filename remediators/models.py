@@ -220,6 +220,9 @@ class CacheSnapshot:
     log_alert_rules: tuple[LogAlertRule, ...] | None = None
     # Azure Policy's latest compliance states for the cache (scans only), None = not read.
     policy_states: tuple[PolicyState, ...] | None = None
+    # True when `resource` is the body a scan's listing returned rather than a GET made under the lease:
+    # good to confirm compliance; the engine reads the cache again before writing anything from it.
+    from_listing: bool = False
 
     @property
     def properties(self) -> Mapping[str, Any]:

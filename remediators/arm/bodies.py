@@ -156,6 +156,33 @@ def listed_ids(ids: Iterable[str]) -> list[ResourceId]:
     return out
 
 
+# Properties every Azure Cache for Redis body ARM answers carries (GET and list alike: the recording in
+# tests/conformance/fixtures/redis_list.json). A listed body without one of them is not trusted to stand for
+# the cache's GET (a rule would read the absence as the REST default): the cache is read with a GET instead.
+LISTED_REDIS_PROPERTIES = ("provisioningState", "sku", "enableNonSslPort", "publicNetworkAccess")
+
+
+def listed_body_usable(cache: ResourceId, body: Any) -> bool:
+    """A list item that can be this cache's snapshot body: an object with this cache's id and a
+    `properties` object holding `LISTED_REDIS_PROPERTIES`."""
+    if cache.kind is not CacheKind.REDIS or not isinstance(body, Mapping):
+        return False
+    try:
+        if parse_cache_id(str(body.get("id"))).key != cache.key:
+            return False
+    except InvalidResourceId:
+        return False
+    props = body.get("properties")
+    return isinstance(props, Mapping) and all(props.get(p) is not None for p in LISTED_REDIS_PROPERTIES)
+
+
+def public_access_disabled(props: Mapping[str, Any]) -> bool:
+    """Only "Disabled" (compared case-insensitively, as ARM compares enum values) turns the public endpoint
+    off; absent means Enabled (the REST default)."""
+    value = props.get("publicNetworkAccess")
+    return isinstance(value, str) and value.lower() == "disabled"
+
+
 def cluster_databases(cache: ResourceId, bodies: Any) -> tuple[dict[str, Any], ...]:
     """Database GET bodies (each alone, or in list bodies' `value`) that belong to this cluster, each id
     `{cluster}/databases/{name}` with the name in ARM's grammar."""

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DATABASE_TYPE = "Microsoft.Cache/redisEnterprise/databases"
 DIAGNOSTICS_DATABASE = "default"  # Azure Managed Redis has one database, and its logs are configured there
 
 ACTIONS = frozenset({
@@ -81,7 +82,7 @@ class EnterpriseClusters:
 
     # ------------------------------------------------------------------------------------------ reads
 
-    def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot:
+    def read(self, cache: ResourceId, needs: frozenset[str], scan_id: str | None = None) -> CacheSnapshot:
         s, client = self.session, self._client(cache.subscription_id)
         rg, name = cache.resource_group, cache.name
         resource = s.call(lambda: client.redis_enterprise.get(rg, name, cls=raw_json, **s.timeouts))
@@ -95,7 +96,7 @@ class EnterpriseClusters:
         has_default = any(_name(d).lower() == DIAGNOSTICS_DATABASE for d in dbs)
         if has_default and ("diagnostic_settings" in needs or "diagnostic_categories" in needs):
             settings, categories = self.monitor.read_diagnostics(
-                database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs)
+                database_id(cache, DIAGNOSTICS_DATABASE), cache.subscription_id, needs, DATABASE_TYPE)
         return CacheSnapshot(
             cache_id=cache,
             resource=resource,

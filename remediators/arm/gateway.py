@@ -29,6 +29,7 @@ from . import enterprise, graph, monitor, network, policy, polling, redis
 from .errors import ArmError
 from .pacing import Budgets
 from .pipeline import ApplyResult, ArmSession
+from .shared import SharedReads
 
 __all__ = ["ApplyResult", "ArmError", "Gateway"]
 
@@ -40,7 +41,7 @@ SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnosti
 class Service(Protocol):
     """One resource kind's ARM module."""
 
-    def read(self, cache: ResourceId, needs: frozenset[str]) -> CacheSnapshot: ...
+    def read(self, cache: ResourceId, needs: frozenset[str], scan_id: str | None) -> CacheSnapshot: ...
 
     def list_caches(self, scope: Scope) -> list[ResourceId]: ...
 
@@ -65,7 +66,8 @@ class Gateway:
         """`options` are `ArmSession`'s: timeout, lro_wait_seconds, polling_interval, retry_total,
         max_retry_after, rate_scale; `budgets` (arm.pacing) defaults to the process-wide one."""
         self.session = ArmSession(arm_endpoint, credential, budgets=budgets, **options)  # type: ignore[arg-type]
-        self.monitor = monitor.Monitor(self.session)
+        self.shared = SharedReads()  # reads the same for many caches, made once (arm.shared)
+        self.monitor = monitor.Monitor(self.session, self.shared)
         self.network = network.Network(self.session)
         self.policy = policy.PolicyStates(self.session)
         self.graph = graph.ResourceGraph(self.session)
@@ -83,13 +85,16 @@ class Gateway:
             )
         return service
 
-    def read(self, cache: ResourceId, needs: frozenset[str] = frozenset({"firewall_rules"})) -> CacheSnapshot:
+    def read(self, cache: ResourceId, needs: frozenset[str] = frozenset({"firewall_rules"}), *,
+             scan_id: str | None = None) -> CacheSnapshot:
         """One GET of the cache plus only the inputs in `needs` (`SNAPSHOT_INPUTS`); inputs not read stay None
         (a rule that needs them reports `unknown`). Private DNS zone groups are read only for Approved
-        connections of a cache whose public access is not already Disabled (nothing else uses them)."""
-        snapshot = self._service(cache).read(cache, needs)
+        connections of a cache whose public access is not already Disabled (nothing else uses them).
+        With a `scan_id`, lists of a whole resource group or subscription are shared by the scan's caches."""
+        snapshot = self._service(cache).read(cache, needs, scan_id)
         if "log_alert_rules" in needs:  # kind-independent: the subscription's log alert rules
-            snapshot = replace(snapshot, log_alert_rules=self.monitor.log_alert_rules(cache.subscription_id))
+            snapshot = replace(snapshot, log_alert_rules=self.monitor.log_alert_rules(cache.subscription_id,
+                                                                                      scan_id))
         if "policy_states" in needs:  # kind-independent: Azure Policy's verdicts on the cache
             snapshot = replace(snapshot, policy_states=self.policy.states(cache))
         return snapshot

@@ -25,6 +25,7 @@ from ..resource_ids import ResourceId
 from .bodies import InvalidBody, diagnostic_settings
 from .errors import ArmError
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+from .shared import SharedReads
 
 METRIC_ALERT_CRITERIA = "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria"
 
@@ -46,23 +47,27 @@ DIAGNOSTIC_SETTINGS_API_VERSION = "2021-05-01-preview"  # what azure-mgmt-monito
 class Monitor:
     """Azure Monitor reads and writes for any resource kind; every failure is an `ArmError`."""
 
-    def __init__(self, session: ArmSession) -> None:
+    def __init__(self, session: ArmSession, shared: SharedReads | None = None) -> None:
         self.session = session
+        self.shared = shared or SharedReads()
 
     def _client(self, subscription_id: str) -> MonitorManagementClient:
         return self.session.client(MonitorManagementClient, subscription_id)
 
-    def log_alert_rules(self, subscription_id: str) -> tuple[LogAlertRule, ...]:
-        """Every scheduled query rule in the subscription (auth-alerts checks which watch the workspace)."""
-        items = self.session.list(f"/subscriptions/{subscription_id}/providers/Microsoft.Insights/scheduledQueryRules",
-                                  SCHEDULED_QUERY_RULES_API_VERSION)
-        return tuple(log_alert_rule(i) for i in items)
+    def log_alert_rules(self, subscription_id: str, scan_id: str | None = None) -> tuple[LogAlertRule, ...]:
+        """Every scheduled query rule in the subscription (auth-alerts checks which watch the workspace);
+        listed once per subscription per scan, since it is the same list for every cache there."""
+        path = f"/subscriptions/{subscription_id}/providers/Microsoft.Insights/scheduledQueryRules"
+        return self.shared.per_scan(scan_id, ("log_alert_rules", subscription_id), lambda: tuple(
+            log_alert_rule(i) for i in self.session.list(path, SCHEDULED_QUERY_RULES_API_VERSION)))
 
     def read_diagnostics(
-        self, target: str, subscription_id: str, needs: frozenset[str]
+        self, target: str, subscription_id: str, needs: frozenset[str], resource_type: str
     ) -> tuple[tuple[DiagnosticSetting, ...] | None, tuple[str, ...] | None]:
         """Diagnostic settings and offered log categories of `target` (a cache, or an Azure Managed Redis
-        database), each only when `needs` asks for it; what is not read stays None."""
+        database of `resource_type`), each only when `needs` asks for it; what is not read stays None.
+        The categories are read from the first resource of each type and kept for the others
+        (`SharedReads.per_type`): Azure Monitor offers the same categories for every resource of a type."""
         s, monitor = self.session, self._client(subscription_id)
         settings = categories = None
         if "diagnostic_settings" in needs:
@@ -73,17 +78,21 @@ class Monitor:
             except InvalidBody as exc:
                 raise ArmError("invalid", f"{target}: {exc}", code="InvalidListAnswer") from exc
         if "diagnostic_categories" in needs:
-            found = s.list_sdk(lambda: monitor.diagnostic_settings_category.list(target, **s.timeouts),
-                               f"diagnostic categories of {target}")
-            categories = tuple(str(c.name) for c in found if c.name)
+            def read() -> tuple[str, ...]:
+                found = s.list_sdk(lambda: monitor.diagnostic_settings_category.list(target, **s.timeouts),
+                                   f"diagnostic categories of {target}")
+                return tuple(str(c.name) for c in found if c.name)
+            categories = self.shared.per_type(resource_type, "diagnostic_categories", read)
         return settings, categories
 
-    def metric_alerts(self, cache: ResourceId) -> tuple[MetricAlert, ...]:
+    def metric_alerts(self, cache: ResourceId, scan_id: str | None = None) -> tuple[MetricAlert, ...]:
         """Metric alert rules in the cache's resource group whose scopes contain the cache (the cache itself,
-        its resource group or subscription). Rules kept in other resource groups are not seen."""
+        its resource group or subscription). Rules kept in other resource groups are not seen. The group's
+        list is read once per scan and filtered for each cache in it; our own alert PUT forgets it."""
         s, monitor = self.session, self._client(cache.subscription_id)
-        items = s.list_sdk(lambda: monitor.metric_alerts.list_by_resource_group(cache.resource_group, **s.timeouts),
-                           f"metric alerts in {cache.resource_group}")
+        rg = cache.resource_group
+        items = self.shared.per_scan(scan_id, _alerts_scope(cache), lambda: s.list_sdk(
+            lambda: monitor.metric_alerts.list_by_resource_group(rg, **s.timeouts), f"metric alerts in {rg}"))
         key = cache.arm_id.lower()
         out = []
         for item in items:
@@ -145,13 +154,20 @@ class Monitor:
             },
         }
         info = ResponseInfo()
-        resource = s.call(
-            lambda: monitor.metric_alerts.create_or_update(
-                cache.resource_group, step.name, json.dumps(body).encode("utf-8"), content_type="application/json",
-                cls=raw_json, raw_response_hook=info, **s.timeouts,
+        try:
+            resource = s.call(
+                lambda: monitor.metric_alerts.create_or_update(
+                    cache.resource_group, step.name, json.dumps(body).encode("utf-8"),
+                    content_type="application/json", cls=raw_json, raw_response_hook=info, **s.timeouts,
+                )
             )
-        )
+        finally:  # also when it failed: ARM may have taken it before the answer was lost
+            self.shared.forget(_alerts_scope(cache))
         return info.done(resource)
+
+
+def _alerts_scope(cache: ResourceId) -> tuple[str, ...]:
+    return ("metric_alerts", cache.subscription_id, cache.resource_group)
 
 
 def _strings(value: Any) -> tuple[str, ...]:

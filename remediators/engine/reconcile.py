@@ -26,9 +26,11 @@ from ..inputs import is_scan, snapshot_inputs
 from ..models import (
     CacheSnapshot,
     DeleteFirewallRule,
+    Effect,
     Finding,
     FirewallFix,
     ManualAction,
+    ManualFix,
     PatchCache,
     PatchDatabase,
     PutDiagnosticSetting,
@@ -147,6 +149,8 @@ class _Run:
     # lists no applied step could have changed are carried over instead of listed again.
     confirming: bool = False
     touched: set[str] = field(default_factory=set)  # snapshot inputs our applied steps changed
+    recorded: bool = False  # findings of this reconcile are on the audit trail (done once, first real pass)
+    relisted: bool = False  # the last pass judged a listed body and asked for a GET (not counted in MAX_PASSES)
     key_expiry: SampleOutcome | None = None  # one data-plane sample per reconcile, reused by later passes
 
 
@@ -212,19 +216,27 @@ class Engine:
             run = _Run(item, last_seen=row.last_seen, pending=row.pending, correlation_id=correlation,
                        event_id=None if item.dry_run else event_id)
             self.safety.resume(cache, _trigger(item), row.intent)  # a write left open by a worker that died
-            for attempt in range(MAX_PASSES):
-                result = self._pass(run, lease, first=attempt == 0)
+            passes = 0
+            while passes < MAX_PASSES:
+                result = self._pass(run, lease, first=not run.recorded)
                 if result is not None:
                     return result
+                if not run.relisted:
+                    passes += 1
+                run.relisted = False
             return self._defer(run, "cache state kept changing while remediating", retry_after=None)
 
     def _pass(self, run: _Run, lease: CacheLease, *, first: bool) -> ReconcileResult | None:
-        """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us)."""
+        """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us). A pass on a
+        scan's listed body (`CacheSnapshot.from_listing`) only confirms compliance: when it would write, or a
+        write of ours is pending, the pass is dropped unrecorded and the next one GETs the cache under the
+        lease (keeping the child lists this pass read)."""
         cache = run.item.cache
         needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
         carried = _carried_over(run, needs)
         try:
-            snapshot = replace(self.gateway.read(cache, needs - carried.keys()), skipped_inputs=skipped, **carried)
+            read = self.gateway.read(cache, needs - carried.keys(), scan_id=_scan_id(run.item))
+            snapshot = replace(read, skipped_inputs=skipped, **carried)
         except ArmError as exc:
             return self._arm_failure(run, exc, step=None)
         if "key_expiry" in needs and self.key_sampler is not None:
@@ -236,8 +248,12 @@ class Engine:
             return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)
         findings = self.baseline.evaluate(snapshot, now=self.clock())
         if first:
+            if snapshot.from_listing and (run.pending or self._would_write(run, findings)):
+                run.confirming = run.relisted = True  # carry the child lists, GET the body
+                return None
             self._record_findings(run, findings)
             self._settle_pending(run, findings)
+            run.recorded = True
         the_plan = plan(self._fought(run, findings), snapshot)
         check_plan_safety(snapshot, the_plan)
         if first:
@@ -334,6 +350,13 @@ class Engine:
         self.safety.close_intent(cache)
         lease.renew()
         return None
+
+    def _would_write(self, run: _Run, findings: Sequence[Finding]) -> bool:
+        """Whether a plan from these findings may write: a drift to remediate with a fix the planner can
+        turn into writes (not a manual one), outside dry-run."""
+        return not self.dry_run.sources(run.item) and any(
+            f.status is Status.NON_COMPLIANT and f.effect is Effect.REMEDIATE and f.remediation is not None
+            and not isinstance(f.remediation, ManualFix) for f in findings)
 
     def _settle_pending(self, run: _Run, findings: Sequence[Finding]) -> None:
         """A write an earlier reconcile left pending: now that the cache reads Succeeded, its outcome is what
@@ -484,6 +507,12 @@ class Engine:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
+def _scan_id(item: WorkItem) -> str | None:
+    """The scan a work item belongs to, for lists its caches share (`arm.shared`); None for an event."""
+    value = item.trigger.get("scan_id") if is_scan(item) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
 def _trigger(item: WorkItem) -> dict[str, Any]:
     t = dict(item.trigger)
     out: dict[str, Any] = {"reason": item.reason, "attempt": item.attempt}
@@ -498,11 +527,23 @@ def _trigger(item: WorkItem) -> dict[str, Any]:
     return out
 
 
-# Child lists of an Azure Cache for Redis snapshot that a confirming pass may carry over, and the steps
-# that change each one. Everything else (the cache body, private endpoints, linked servers, Azure Managed
-# Redis databases) is read again on every pass.
-_CARRYABLE = {"firewall_rules": "firewall_rules", "diagnostic_settings": "diagnostic_settings",
-              "diagnostic_categories": "diagnostic_categories"}
+# Snapshot inputs a confirming pass may carry over (input -> the snapshot fields holding it), and the steps
+# that change each one (`_inputs_changed_by`). No step of ours writes linked servers, an NSG, scheduled
+# query rules or access policy assignments; Azure Policy evaluates a changed resource asynchronously (an
+# evaluation trigger, learn.microsoft.com/azure/governance/policy/how-to/get-compliance-data), so a re-read
+# a second after our write answers the states from before it. The cache body itself (and with it private endpoint
+# connections and their DNS zone groups) and Azure Managed Redis databases are read again on every pass.
+_CARRYABLE: dict[str, tuple[str, ...]] = {
+    "firewall_rules": ("firewall_rules",),
+    "diagnostic_settings": ("diagnostic_settings",),
+    "diagnostic_categories": ("diagnostic_categories",),
+    "linked_servers": ("linked_servers",),
+    "metric_alerts": ("metric_alerts",),
+    "network_security_group": ("network_security_group", "network_security_group_error"),
+    "log_alert_rules": ("log_alert_rules",),
+    "policy_states": ("policy_states",),
+    "access_policy_assignments": ("access_policy_assignments",),
+}
 
 
 def _inputs_changed_by(step: Step) -> set[str]:
@@ -510,20 +551,24 @@ def _inputs_changed_by(step: Step) -> set[str]:
         return {"firewall_rules"}
     if isinstance(step, PutDiagnosticSetting):
         return {"diagnostic_settings"}
+    if isinstance(step, PutMetricAlert):
+        return {"metric_alerts"}
     return set()
 
 
 def _carried_over(run: _Run, needs: frozenset[str]) -> dict[str, Any]:
-    """Snapshot fields a confirming pass reuses from the previous pass: lists it read that none of our
+    """Snapshot fields a confirming pass reuses from the previous pass: inputs it read that none of our
     applied steps changed. A pass after a stale or refused write re-reads everything."""
     previous = run.snapshot
-    if not run.confirming or previous is None or previous.cache_id.kind is not CacheKind.REDIS:
+    if not run.confirming or previous is None:
         return {}
     out = {}
-    for need, attr in _CARRYABLE.items():
-        value = getattr(previous, attr)
-        if need in needs and need not in run.touched and value is not None:
-            out[attr] = value
+    for need, attrs in _CARRYABLE.items():
+        if need not in needs or need in run.touched:
+            continue
+        values = {attr: getattr(previous, attr) for attr in attrs}
+        if any(v is not None for v in values.values()):
+            out.update(values)
     return out
 
 

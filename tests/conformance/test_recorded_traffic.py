@@ -298,3 +298,31 @@ def test_a_list_next_link_has_the_shape_arm_recorded() -> None:
         assert second.status_code == 200 and "nextLink" not in second.json()
         names = {c["name"] for c in first.json()["value"] + second.json()["value"]}
         assert names == {"c0", "c1", "c2"}
+
+
+def test_a_recorded_listing_carries_what_a_listed_body_must_hold() -> None:
+    """Real `az redis list` items hold every property `listed_body_usable` requires, so in a scan the
+    listing stands for each cache's GET; the emulator's listing answers each seeded cache's GET body."""
+    from remediators.arm.bodies import listed_body_usable
+    from remediators.resource_ids import parse_cache_id
+
+    fixture = _load("redis_list.json")
+    listed = fixture["listed"]
+    for item in listed:
+        assert listed_body_usable(parse_cache_id(item["id"]), item), item["name"]
+    with running_emulator(listed, retry_after=None) as server:
+        arm = RawArm(server)
+        resp = arm.request("GET", fixture["request"]["path"])
+        assert resp.status_code == 200
+        items: list[dict[str, Any]] = []
+        page = resp.json()
+        while True:
+            items += page["value"]
+            if not page.get("nextLink"):
+                break
+            page = arm.request("GET", page["nextLink"], api_version=None).json()
+        assert {i["id"].lower() for i in items} == {i["id"].lower() for i in listed}
+        for item in items:
+            get = arm.request("GET", item["id"])
+            assert get.status_code == 200
+            assert_same_shape(get.json(), item, f"list item {item['name']}")

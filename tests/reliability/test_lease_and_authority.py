@@ -89,8 +89,8 @@ def test_a_lost_lease_stops_the_write_it_would_have_made(tmp_path: Path, monkeyp
         real_read = rt.gateway.read
         second: dict[str, BlobLeaseClient] = {}
 
-        def read_then_lose_the_lease(cache: Any, needs: Any = frozenset({"firewall_rules"})) -> Any:
-            snapshot = real_read(cache, needs)
+        def read_then_lose_the_lease(cache: Any, needs: Any = frozenset({"firewall_rules"}), **kw: Any) -> Any:
+            snapshot = real_read(cache, needs, **kw)
             if not second:
                 blobs = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
                 blob = blobs.get_container_client(LEASE_CONTAINER).get_blob_client(

@@ -20,6 +20,8 @@ warden must refuse without sending anything it should not:
   caches (or clusters) by subscription or resource group that holds this one: the scan's own listing.
 - `listAnswer: "malformed"` (a cache or a cluster): that listing answers 200 with `value` a string, not an
   array, so the SDK cannot deserialise the page.
+- `listExtraIds` (a cache or a cluster): that listing also holds items with exactly these ids (a name outside
+  ARM's grammar, a cache in another resource group than the one listed).
 - `databaseNames` (a cluster): extra databases in the cluster's database list, named as given (`default/../x`,
   `%2e%2e`, `a?b`, a 61-character name, a Cyrillic look-alike), each with the id `{cluster}/databases/{name}`.
 - `databaseIds` (a cluster): extra databases with exactly these ids (another cluster's database, a `..`
@@ -41,7 +43,7 @@ from .handling import page
 
 OFF_HOST_PATH = "/hostile/off-host-page"
 KNOBS = ("firewallNextLink", "firewallRuleNames", "privateEndpointIdOffHost", "rateLimitHeaders", "listNextLink",
-         "listAnswer", "databaseNames", "databaseIds")
+         "listAnswer", "listExtraIds", "databaseNames", "databaseIds")
 
 
 def _off_host(base_url: str) -> str:
@@ -76,8 +78,11 @@ def list_page(call: Call, items: list[dict[str, Any]], listed_knobs: Iterable[Ma
     knob_sets = list(listed_knobs)
     if any(k.get("listAnswer") == "malformed" for k in knob_sets):
         return Reply(200, {"value": "not-an-array"})
+    template = {k: items[0][k] for k in ("type", "location") if k in items[0]} if items else {}
+    extra = [{**template, "id": raw, "name": raw.rsplit("/", 1)[-1], "properties": {}}
+             for k in knob_sets for raw in k.get("listExtraIds", ())]
     link = next((k["listNextLink"] for k in knob_sets if k.get("listNextLink")), None)
-    return _with_link(call, page(call, items, page_size), link)
+    return _with_link(call, page(call, items + extra, page_size), link)
 
 
 def database_page(call: Call, cluster_id: str, items: list[dict[str, Any]], knobs: Mapping[str, Any],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..resource_ids import (
     CacheKind,
     InvalidResourceId,
     ResourceId,
+    Scope,
     parse_cache_id,
     shown,
     valid_enterprise_name,
@@ -145,15 +147,47 @@ def snapshot(
     )
 
 
-def listed_ids(ids: Iterable[str]) -> list[ResourceId]:
-    """The cache ids of a list answer; an id that does not parse is skipped with a warning, never guessed."""
-    out: list[ResourceId] = []
+REFUSED_KEPT = 20  # refused ids quoted in the audit record; the count says how many there were
+
+
+@dataclass(frozen=True)
+class RefusedId:
+    reason: str
+    row_id: str  # the id as ARM sent it, ASCII-escaped and cut (it may be anything)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The caches of one list answer, and the ids in it that were refused: outside ARM's grammar, or not in
+    the scope that was listed (a crafted answer could name a cache elsewhere). Refused ids are never scanned;
+    the scan audits them (`rows-refused`, as for Resource Graph rows)."""
+
+    caches: tuple[ResourceId, ...]
+    refused: tuple[RefusedId, ...] = ()
+    refused_count: int = 0
+
+
+def listed_ids(ids: Iterable[str], scope: Scope | None = None) -> Listed:
+    """The cache ids of a list answer, strictly; an id that does not parse or is outside `scope` is refused
+    (kept for the audit record), never guessed."""
+    caches: list[ResourceId] = []
+    refused: list[RefusedId] = []
+    count = 0
     for raw in ids:
         try:
-            out.append(parse_cache_id(raw))
+            cache = parse_cache_id(raw)
         except InvalidResourceId as exc:
-            log.warning("skipping a listed resource with an unexpected id %r: %s", raw, exc)
-    return out
+            why = f"id: {exc}"
+        else:
+            if scope is None or scope.contains(cache):
+                caches.append(cache)
+                continue
+            why = f"outside the scope listed ({scope.arm_id})"
+        count += 1
+        log.warning("refused a listed resource id %s: %s", shown(raw, 200), why)
+        if len(refused) < REFUSED_KEPT:
+            refused.append(RefusedId(why, shown(raw, 300)))
+    return Listed(tuple(caches), tuple(refused), count)
 
 
 # Properties every Azure Cache for Redis body ARM answers carries (GET and list alike: the recording in

@@ -41,7 +41,7 @@ from ..resource_ids import (
     valid_enterprise_name,
 )
 from . import polling
-from .bodies import listed_ids, private_endpoint_connections
+from .bodies import Listed, listed_ids, private_endpoint_connections
 from .errors import ArmError
 from .monitor import Monitor
 from .network import Network
@@ -158,7 +158,7 @@ class EnterpriseClusters:
                 out.append({"id": link_id, "name": partner.name, "location": location})
         return tuple(out)
 
-    def list_caches(self, scope: Scope) -> list[ResourceId]:
+    def list_caches(self, scope: Scope) -> Listed:
         """Every Microsoft.Cache/redisEnterprise cluster in a subscription or resource group."""
         s, client = self.session, self._client(scope.subscription_id)
         rg = scope.resource_group
@@ -167,7 +167,7 @@ class EnterpriseClusters:
         else:
             items = s.list_sdk(lambda: client.redis_enterprise.list_by_resource_group(rg, **s.timeouts),
                                f"clusters in {scope.arm_id}")
-        return listed_ids(str(item.id) for item in items)
+        return listed_ids((str(item.id) for item in items), scope)
 
     # ------------------------------------------------------------------------------------------ writes
 

@@ -18,7 +18,8 @@ A third resource kind is one more module with `KIND`, `ACTIONS`, `read`, `list` 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol
 
 from azure.core.credentials import TokenCredential
@@ -26,6 +27,7 @@ from azure.core.credentials import TokenCredential
 from ..models import Actor, CacheSnapshot, Step
 from ..resource_ids import CacheKind, FleetScope, ResourceId, Scope
 from . import enterprise, graph, monitor, network, policy, polling, redis
+from .bodies import Listed
 from .errors import ArmError
 from .pacing import Budgets
 from .pipeline import ApplyResult, ArmSession
@@ -38,12 +40,21 @@ SNAPSHOT_INPUTS = frozenset({"firewall_rules", "diagnostic_settings", "diagnosti
                              "log_alert_rules", "policy_states"})
 
 
+@dataclass(frozen=True)
+class ScopeListing:
+    """What listing a subscription or resource group gave: caches, failed kinds, refused ids by kind."""
+
+    caches: tuple[ResourceId, ...]
+    failed: Mapping[str, ArmError]
+    refused: Mapping[str, Listed]
+
+
 class Service(Protocol):
     """One resource kind's ARM module."""
 
     def read(self, cache: ResourceId, needs: frozenset[str], scan_id: str | None) -> CacheSnapshot: ...
 
-    def list_caches(self, scope: Scope) -> list[ResourceId]: ...
+    def list_caches(self, scope: Scope) -> Listed: ...
 
     def list_fleet(self, scope: FleetScope, allowed: frozenset[str]) -> graph.GraphListing:
         """The caches of several subscriptions or a management group, through Azure Resource Graph; rows
@@ -102,24 +113,30 @@ class Gateway:
     def list_caches(self, scope: Scope) -> list[ResourceId]:
         """Every cache of every kind in a subscription or resource group, following nextLink; the first
         listing that fails raises."""
-        found, failed = self.list_caches_by_kind(scope)
-        if failed:
-            raise next(iter(failed.values()))
-        return found
+        listing = self.list_caches_by_kind(scope)
+        if listing.failed:
+            raise next(iter(listing.failed.values()))
+        return list(listing.caches)
 
-    def list_caches_by_kind(self, scope: Scope) -> tuple[list[ResourceId], dict[str, ArmError]]:
-        """Each resource kind listed on its own: the caches of the kinds that listed, and ARM's error for
-        each kind whose listing failed (a scan reconciles what it could list and reports the rest)."""
+    def list_caches_by_kind(self, scope: Scope) -> ScopeListing:
+        """Each resource kind listed on its own: the caches of the kinds that listed, ARM's error for each
+        kind whose listing failed (a scan reconciles what it could list and reports the rest), and the ids
+        each answer held that were refused (outside ARM's grammar or the scope)."""
         if scope.cache is not None:
-            return [scope.cache], {}
+            return ScopeListing((scope.cache,), {}, {})
         found: list[ResourceId] = []
         failed: dict[str, ArmError] = {}
+        refused: dict[str, Listed] = {}
         for kind, service in self.services.items():
             try:
-                found += service.list_caches(scope)
+                listed = service.list_caches(scope)
             except ArmError as exc:
                 failed[str(kind)] = exc
-        return found, failed
+                continue
+            found += listed.caches
+            if listed.refused_count:
+                refused[str(kind)] = listed
+        return ScopeListing(tuple(found), failed, refused)
 
     def list_fleet(self, scope: FleetScope, allowed: frozenset[str]) -> graph.GraphListing:
         """The caches of several subscriptions or a management group, through Azure Resource Graph; rows

@@ -31,6 +31,7 @@ from ..resource_ids import CacheKind, ResourceId, Scope, valid_firewall_rule_nam
 from . import polling
 from .bodies import (
     InvalidBody,
+    Listed,
     firewall_rules,
     listed_body_usable,
     listed_ids,
@@ -168,18 +169,18 @@ class RedisCaches:
         except InvalidBody as exc:
             raise ArmError("invalid", f"{cache.arm_id}: {exc}", code="InvalidListAnswer") from exc
 
-    def list_caches(self, scope: Scope) -> list[ResourceId]:
+    def list_caches(self, scope: Scope) -> Listed:
         """Every Microsoft.Cache/redis in a subscription or resource group, following nextLink (within the
-        paging bounds). Each item's raw body is offered to the scan's first read of that cache, so the
-        listing is the snapshot (`read`)."""
+        paging bounds); ids outside ARM's grammar or the scope are refused (`listed_ids`). Each listed cache's
+        raw body is offered to the scan's first read of that cache, so the listing is the snapshot (`read`)."""
         items = self.session.list(f"{scope.arm_id}/providers/Microsoft.Cache/redis", REDIS_API_VERSION)
-        found = listed_ids(str(i.get("id")) for i in items)
+        listed = listed_ids((str(i.get("id")) for i in items), scope)
         by_key = {str(i.get("id")).lower(): i for i in items}
-        for cache in found:
+        for cache in listed.caches:
             body = by_key.get(cache.key)
             if body is not None:
                 self.shared.offer_listed(cache.key, body)
-        return found
+        return listed
 
     # ------------------------------------------------------------------------------------------ writes
 

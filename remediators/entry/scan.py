@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ..arm.bodies import Listed
 from ..arm.gateway import ArmError
 from ..engine.reconcile import Outcome, ReconcileResult
 from ..resource_ids import FleetScope, ResourceId, Scope
@@ -45,12 +46,13 @@ def check_scope(rt: Runtime, scope: ScanScope) -> None:
 def _list(rt: Runtime, scope: ScanScope, *, scan_id: str,
           source: str) -> tuple[list[ResourceId], dict[str, ArmError], int]:
     """(caches, failed listings by name, listings attempted)."""
+    trigger = {"scan_id": scan_id, "source": source}
     if isinstance(scope, Scope):
         if scope.cache is not None:
             return [scope.cache], {}, 1
-        found, failed = rt.gateway.list_caches_by_kind(scope)
-        return found, failed, len(rt.gateway.services)
-    trigger = {"scan_id": scan_id, "source": source}
+        listing = rt.gateway.list_caches_by_kind(scope)
+        _record_refused_ids(rt, scope, listing.refused, trigger)
+        return list(listing.caches), dict(listing.failed), len(rt.gateway.services)
     allowed = frozenset(scope.subscriptions) if scope.subscriptions else rt.settings.subscriptions
     try:
         listing = rt.gateway.list_fleet(scope, allowed)
@@ -64,9 +66,10 @@ def _list(rt: Runtime, scope: ScanScope, *, scan_id: str,
         caches: list[ResourceId] = []
         failures: dict[str, ArmError] = {}
         for sub in scope.subscriptions:
-            found, failed = rt.gateway.list_caches_by_kind(Scope(sub))
-            caches += found
-            failures.update({f"{kind} in /subscriptions/{sub}": e for kind, e in failed.items()})
+            by_kind = rt.gateway.list_caches_by_kind(Scope(sub))
+            _record_refused_ids(rt, Scope(sub), by_kind.refused, trigger)
+            caches += by_kind.caches
+            failures.update({f"{kind} in /subscriptions/{sub}": e for kind, e in by_kind.failed.items()})
         return caches, failures, len(rt.gateway.services) * len(scope.subscriptions)
     if listing.refused_count:
         rt.audit.record("alert", scan_id=scan_id, trigger=trigger,
@@ -75,6 +78,17 @@ def _list(rt: Runtime, scope: ScanScope, *, scan_id: str,
                         outcome={"status": "rows-refused", "count": listing.refused_count,
                                  "refused": [{"reason": r.reason, "id": r.row_id} for r in listing.refused]})
     return interleaved([c.cache for c in listing.caches]), {}, 1
+
+
+def _record_refused_ids(rt: Runtime, scope: Scope, refused: Mapping[str, Listed], trigger: Mapping[str, str]) -> None:
+    """Ids in ARM's list answers that were refused (outside ARM's grammar or the scope listed), on the record
+    as Resource Graph's refused rows are: one `alert` per kind, never scanned."""
+    for kind, listed in refused.items():
+        rt.audit.record("alert", scan_id=trigger["scan_id"], trigger=dict(trigger),
+                        detail=f"ARM's list of {kind} in {scope.arm_id} held {listed.refused_count} id(s) outside "
+                               "ARM's grammar or the scope; refused, never scanned",
+                        outcome={"status": "rows-refused", "kind": kind, "count": listed.refused_count,
+                                 "refused": [{"reason": r.reason, "id": r.row_id} for r in listed.refused]})
 
 
 def interleaved(caches: list[ResourceId]) -> list[ResourceId]:

@@ -25,7 +25,7 @@ import pytest
 
 from emulator.hostile import OFF_HOST_PATH
 from emulator.principals import SUBSCRIPTION_ID as SUB
-from emulator.testing import sample_cache
+from emulator.testing import cache_id, sample_cache
 from remediators.entry import triggers
 from remediators.resource_ids import parse_cache_id
 from tests.enterprise.fleet import assignment, cluster_id, sample_cluster
@@ -35,6 +35,10 @@ EVENTS = Path(__file__).resolve().parents[2] / "reference" / "events"
 KINDS = {"Microsoft.Cache/redis", "Microsoft.Cache/redisEnterprise"}
 # Names that would address another URL if sent: climbing out, encoded, reserved, over-long, a look-alike.
 CRAFTED = ["default/../x", "%2e%2e", "a?b", "x#y", "a" * 61, "d\u0435fault", "a--b"]
+# Ids a hostile list of rg-lx adds: outside ARM's grammar, or caches of another resource group.
+EXTRA_REDIS_IDS = (cache_id("bad_name", "rg-lx"), cache_id("elsewhere", "rg-other"),
+                   cache_id("lx-cache", "rg-lx") + "/../../rg-other/providers/Microsoft.Cache/Redis/elsewhere")
+EXTRA_CLUSTER_IDS = (cluster_id("amr--x", "rg-lx"), cluster_id("amr-elsewhere", "rg-other"))
 EXPECTED_CODE = {"offHost": "OffEndpointRequest", "selfLoop": "PagingCut", "malformed": "MalformedAnswer"}
 
 
@@ -93,7 +97,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     fleet = [sample_cluster(f"amr-w{i}", assignments=[assignment()], knobs={"hostile": {"databaseNames": [name]}})
              for i, name in enumerate(CRAFTED)]
     fleet += [sample_cluster("amr-ev"), sample_cluster("amr-s"), sample_cluster("ok-amr", resource_group="rg-ok"),
-              sample_cache("ok-cache", resource_group="rg-ok", firewall_rules=[OFFICE])]
+              sample_cache("ok-cache", resource_group="rg-ok", firewall_rules=[OFFICE]),
+              sample_cache("lx-cache", resource_group="rg-lx", firewall_rules=[OFFICE],
+                           knobs={"hostile": {"listExtraIds": list(EXTRA_REDIS_IDS)}}),
+              sample_cluster("lx-amr", resource_group="rg-lx",
+                             knobs={"hostile": {"listExtraIds": list(EXTRA_CLUSTER_IDS)}})]
     with engine_rig(tmp_path_factory.mktemp("names"), fleet) as r:
         yield r
 
@@ -161,3 +169,25 @@ def test_the_honest_parts_still_work(rig: Rig) -> None:
     snapshot = rig.rt.gateway.read(parse_cache_id(cluster_id("ok-amr", "rg-ok")),
                                    frozenset({"access_policy_assignments"}))
     assert [d["name"] for d in snapshot.databases or ()] == ["default"]
+
+
+def test_ids_in_a_list_answer_outside_the_grammar_or_the_scope_are_refused_audited_and_never_scanned(
+        rig: Rig) -> None:
+    """Before: an id that did not parse was skipped with a log line only, and a cache of another resource group
+    in a resource group's listing was scanned as if it were in scope."""
+    alerts = len(rig.records("alert"))
+    status, answer = triggers.post_scan(json.dumps({"scope": f"/subscriptions/{SUB}/resourceGroups/rg-lx"}).encode(),
+                                        caller="tester", rt=rig.rt)
+    assert status == 202 and answer["cacheCount"] == 2, answer  # lx-cache and lx-amr only
+    refused = {r["outcome"]["kind"]: r["outcome"] for r in rig.records("alert")[alerts:]}
+    assert set(refused) == KINDS
+    assert refused["Microsoft.Cache/redis"]["count"] == len(EXTRA_REDIS_IDS)
+    assert refused["Microsoft.Cache/redisEnterprise"]["count"] == len(EXTRA_CLUSTER_IDS)
+    assert all(o["status"] == "rows-refused" for o in refused.values())
+    reasons = [r["reason"] for o in refused.values() for r in o["refused"]]
+    assert sum("outside the scope listed" in why for why in reasons) == 2
+    assert sum(why.startswith("id: ") for why in reasons) == 3
+    [started] = [r for r in rig.records("scan-started") if r["scan_id"] == answer["scanId"]]
+    assert started["cache_count"] == 2
+    for crafted in ("bad_name", "elsewhere", "amr--x"):
+        assert not [r for r in rig.arm.requests() if crafted in r["path"].lower()], crafted

@@ -2,7 +2,8 @@
 count from the start of the scan, so a cache first deferred late in a long scan was never retried.
 
 Real engine, SDK, emulator and Azurite (tests/reliability/rig.py); only the scan loop's clock is ours: each
-finished cache moves it on 50 s (a long scan), and the loop's waits move it instead of sleeping."""
+finished cache moves it on 50 s (a long scan), and the loop's waits move it instead of sleeping. The late cache
+reads `Updating` (emulator knob `busyForGets`), so it is deferred with the rig's backoff (1 s, doubling)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,10 @@ class LoopClock:
         self.now += seconds
 
 
-def _fleet(unavailable_times: int) -> list[dict]:
-    late = {"preset": "unavailable", "retryAfter": 30, "method": "GET", "resource": "cache",
-            "times": unavailable_times}
+def _fleet(busy_for_gets: int) -> list[dict]:
+    """z-late shows `Updating` for its first reads (listing included), so the scan defers it."""
     return [sample_cache(f"a-{i}", firewall_rules=[OFFICE]) for i in range(3)] + \
-        [sample_cache("z-late", firewall_rules=[OFFICE], knobs={"faults": [late]})]
+        [sample_cache("z-late", firewall_rules=[OFFICE], knobs={"busyForGets": busy_for_gets})]
 
 
 def _scan(rig, retry_for: float):
@@ -47,22 +47,23 @@ def _scan(rig, retry_for: float):
 
 
 def test_a_cache_first_deferred_late_in_a_long_scan_still_gets_its_retries(tmp_path: Path) -> None:
-    with engine_rig(tmp_path, _fleet(unavailable_times=1)) as rig:
+    with engine_rig(tmp_path, _fleet(busy_for_gets=1)) as rig:
         report, clock = _scan(rig, retry_for=60.0)
-        # z-late was deferred at 150 s (Retry-After 30), past a 60 s window counted from the scan's start.
+        # z-late was first deferred at 150 s, past a 60 s window counted from the scan's start.
         assert report.still_deferred == ()
         assert sorted(r.cache.name for r in report.results) == ["a-0", "a-1", "a-2", "z-late"]
-        assert [r["attempt"] for r in rig.records("deferred", "z-late")] == [1]
-        assert [c["status"] for c in rig.warden_calls("GET", "z-late") if c["path"].lower().endswith("/z-late")] \
-            == [503, 200]
+        assert [r["attempt"] for r in rig.records("deferred", "z-late")] == [1, 2]  # retried at 151 and 153 s
+        assert rig.records("evaluated", "z-late")
 
 
 def test_a_cache_that_stays_deferred_is_reported_when_its_own_window_closes(tmp_path: Path) -> None:
-    with engine_rig(tmp_path, _fleet(unavailable_times=10)) as rig:
+    with engine_rig(tmp_path, _fleet(busy_for_gets=10)) as rig:
         report, clock = _scan(rig, retry_for=60.0)
         assert [i.cache.name for i in report.still_deferred] == ["z-late"]
-        # Deferred at 150, 180 and 210 s; the next retry (240 s) is past 150 + 60, so it is not waited for.
-        assert [r["attempt"] for r in rig.records("deferred", "z-late")] == [1, 2, 3]
-        assert clock.now < 240.0
+        # Deferred at 150, 151, 153, 157, 165 and 181 s (backoff 1 s doubling); the next retry (213 s) is
+        # past 150 + 60, so it is not waited for.
+        assert [r["attempt"] for r in rig.records("deferred", "z-late")] == [1, 2, 3, 4, 5, 6]
+        assert clock.now == 181.0
+        assert not rig.records("evaluated", "z-late")
         finished = rig.records("scan-finished")[-1]
         assert finished["outcomes"]["deferred"] == 1

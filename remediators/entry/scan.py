@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -263,7 +263,7 @@ class MemoryDeferrer:
 @dataclass(frozen=True)
 class ScanReport:
     scan_id: str
-    results: tuple[ReconcileResult, ...]  # outcome per cache, findings dropped (the trail has them)
+    results: tuple[ReconcileResult, ...]
     still_deferred: tuple[WorkItem, ...]
     dry_run_sources: tuple[str, ...] = ()  # empty: the scan remediated
     listing_failures: Mapping[str, str] = field(default_factory=dict)  # resource kind -> ARM's error
@@ -300,9 +300,7 @@ def run_scan(
             if result.outcome is Outcome.DEFERRED:
                 window_ends.setdefault(item.cache.key, deferrer.clock() + retry_for_seconds)
             else:
-                # Kept without its findings (they are on the audit trail): at 10,000 caches they would be most
-                # of the scan's memory (bench/fleet_scan.py, peak RSS).
-                final[item.cache.key] = replace(result, findings=())
+                final[item.cache.key] = result
                 if progress:
                     progress(len(final), total, result)
         queue = []

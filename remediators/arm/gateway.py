@@ -81,7 +81,7 @@ class Gateway:
         self.monitor = monitor.Monitor(self.session, self.shared)
         self.network = network.Network(self.session)
         self.policy = policy.PolicyStates(self.session)
-        self.graph = graph.ResourceGraph(self.session)
+        self.graph = graph.ResourceGraph(self.session, shared=self.shared)
         self.services: dict[CacheKind, Service] = {
             redis.RedisCaches.KIND: redis.RedisCaches(self.session, self.monitor, self.network),
             enterprise.EnterpriseClusters.KIND: enterprise.EnterpriseClusters(self.session, self.monitor,

@@ -20,9 +20,12 @@ id, its subscription must be in the scope asked for (and in WARDEN_SUBSCRIPTIONS
 Refused rows are returned with the reason, never acted on. `resultTruncated: "true"` means ARG cut the answer:
 the listing is refused as a whole, like a list cut at a paging bound.
 
-Rows are the resources' ARM bodies as ARG indexes them (properties included); a scan uses them only to know
-which caches exist (and keeps only the ids). Each cache is still read from ARM under its lease before anything
-is decided, since ARG's index trails ARM's and a queued work item carries no state (workitem.py).
+Rows are the resources' ARM bodies as ARG indexes them (properties included). An Azure Cache for Redis row
+that carries what the rules need (`bodies.listed_body_usable`) is offered to the scan as that cache's listed body
+(`SharedReads.offer_listed`, as an ARM list item is), so an in-process scan reads no per-cache GET; any other
+cache is read with a GET. ARG's index trails ARM's by the time it takes to take in a change, so a listed body can
+be that much older than a GET: the engine never writes from a listed body (a pass that would write is dropped
+and the cache re-read with a GET under its lease), and drift newer than the index is still fixed on its event.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from ..resource_ids import CacheKind, FleetScope, InvalidResourceId, ResourceId, parse_cache_id
+from .bodies import listed_body_usable
 from .errors import ArmError
 from .pipeline import ArmRetryPolicy, ArmSession
+from .shared import SharedReads
 
 # ARG authorises a query as this operation; rows are those the caller may read (Microsoft.Cache/.../read).
 ACTIONS = frozenset({"Microsoft.ResourceGraph/resources/read"})
@@ -56,6 +61,7 @@ MAX_QUOTA_WAIT = 10.0  # ARG's windows are seconds long (5 s in the recordings);
 REFUSED_KEPT = 20  # refusals kept with their reason (the count is always complete)
 _HHMMSS = re.compile(r"^(\d{1,2}):([0-5]\d):([0-5]\d)$")
 _TYPES = {kind.value.lower(): kind for kind in CacheKind}
+_ARG_COLUMNS = frozenset({"subscriptionId", "resourceGroup", "tenantId"})
 
 
 def parse_resets_after(value: str | None) -> float | None:
@@ -150,8 +156,9 @@ class ResourceGraph:
     session's policies and `GraphRetryPolicy`."""
 
     def __init__(self, session: ArmSession, *, sleep: Callable[[float], None] = time.sleep,
-                 max_quota_wait: float = MAX_QUOTA_WAIT) -> None:
+                 max_quota_wait: float = MAX_QUOTA_WAIT, shared: SharedReads | None = None) -> None:
         self.session = session
+        self.shared = shared
         self.sleep = sleep
         self.max_quota_wait = max_quota_wait
         self._client: ResourceGraphClient | None = None
@@ -207,6 +214,7 @@ class ResourceGraph:
                     continue
                 seen_ids.add(listed.cache.key)
                 caches.append(listed)
+                self._offer(listed.cache, row)
             if token is None:
                 break
             if token in seen_tokens:
@@ -216,6 +224,16 @@ class ResourceGraph:
             if self._wait_for_quota(headers):
                 waits += 1
         return GraphListing(tuple(caches), tuple(refused), refused_count, pages, waits)
+
+    def _offer(self, cache: ResourceId, row: Mapping[str, Any]) -> None:
+        """A Redis row that can stand for the cache's GET, as ARM spells the body (ARG lower-cases `type` and
+        adds columns of its own)."""
+        if self.shared is None or cache.kind is not CacheKind.REDIS:
+            return
+        body = {k: v for k, v in row.items() if k not in _ARG_COLUMNS}
+        body["type"] = f"Microsoft.Cache/{cache.kind.arm_type_segment}"
+        if listed_body_usable(cache, body):
+            self.shared.offer_listed(cache.key, body)
 
     def _wait_for_quota(self, headers: Mapping[str, str]) -> bool:
         """Before the next page: when ARG said the user quota is spent, wait for it to reset (bounded)."""

@@ -76,19 +76,21 @@ def test_wrong_scope_input_exits_2_with_one_clear_line(args: list[str], message:
 
 def test_a_multi_subscription_scan_reconciles_caches_in_every_subscription(az: Azurite, tmp_path: Path) -> None:
     fleet = [_drifted("fleet-a", SUB), _drifted("fleet-b", SUB_B), _drifted("fleet-c", SUB_C),
-             _drifted("fleet-a2", SUB)]
+             _drifted("fleet-a2", SUB), sample_cache("fleet-ok", subscription_id=SUB_B, firewall_rules=[OFFICE])]
     with emulated(az, fleet, tmp_path) as (arm, settings):
         result = run_cli(["scan", "--subscription", SUB, "--subscription", f"{SUB_B},{SUB_C}"], settings)
         _clean(result)
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
-        assert summary["caches"] == 4 and summary["outcomes"] == {"remediated": 4}
+        assert summary["caches"] == 5 and summary["outcomes"] == {"remediated": 4, "compliant": 1}
         assert all(arm.cache(c["id"])["properties"]["enableNonSslPort"] is False for c in fleet)
         graph = [r for r in arm.requests() if "resourcegraph" in r["path"].lower()]
         assert len(graph) == 1 and _lists(arm) == []  # one ARG query, no ARM list call
+        gets = [r["path"].lower() for r in arm.requests() if r["method"] == "GET"]
+        assert gets.count(fleet[-1]["id"].lower()) == 0  # the compliant cache: ARG's row stood for its GET
     records = read_jsonl(tmp_path / "audit.jsonl")
     started = [r for r in records if r["kind"] == "scan-started"]
-    assert started[0]["cache_count"] == 4 and SUB_C in started[0]["detail"]
+    assert started[0]["cache_count"] == 5 and SUB_C in started[0]["detail"]
     assert {r["cache_id"].split("/")[2] for r in records if r["kind"] == "remediated"} == {SUB, SUB_B, SUB_C}
 
 

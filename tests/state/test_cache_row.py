@@ -13,24 +13,11 @@ from collections.abc import Iterator
 import pytest
 
 from devhost.azurite import Azurite
-from remediators.resource_ids import parse_cache_id
 from remediators.settings import StorageSettings
 from remediators.state.storage import StorageClients
 from remediators.state.store import CACHE_PARTITION, EVENTS_KEPT, StateStore
 from remediators.transport import StartupEnvTransport
-
-SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"
-
-
-def cache(name: str):
-    return parse_cache_id(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/Redis/{name}")
-
-
-@pytest.fixture
-def store(azurite: Azurite) -> StateStore:
-    s = StateStore(StorageClients(StorageSettings(connection_string=azurite.connection_string)))
-    s.ensure()
-    return s
+from tests.state.conftest import cache
 
 
 @pytest.fixture

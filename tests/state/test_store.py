@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from devhost.azurite import Azurite
-from remediators.resource_ids import parse_cache_id
 from remediators.settings import StorageSettings
 from remediators.state.storage import StorageClients, send_text
 from remediators.state.store import StateStore
-
-SUB = "6f1c7e3a-2b4d-4c1e-9f3a-0d2b8e5a7c11"
-
-
-def cache(name: str):
-    return parse_cache_id(f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Cache/Redis/{name}")
-
-
-@pytest.fixture
-def store(azurite: Azurite) -> StateStore:
-    s = StateStore(StorageClients(StorageSettings(connection_string=azurite.connection_string)))
-    s.ensure()
-    s.ensure()  # idempotent
-    return s
+from tests.state.conftest import SUB, cache
 
 
 def test_lease_is_exclusive_per_cache_and_case_insensitive(store: StateStore) -> None:

@@ -56,11 +56,6 @@ class Service(Protocol):
 
     def list_caches(self, scope: Scope) -> Listed: ...
 
-    def list_fleet(self, scope: FleetScope, allowed: frozenset[str]) -> graph.GraphListing:
-        """The caches of several subscriptions or a management group, through Azure Resource Graph; rows
-        outside `allowed` (lower-case subscription ids) or ARM's grammar come back refused, never listed."""
-        return self.graph.list_caches(scope, allowed)
-
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult: ...
 
 

@@ -20,6 +20,8 @@ warden must refuse without sending anything it should not:
   caches (or clusters) by subscription or resource group that holds this one: the scan's own listing.
 - `listAnswer: "malformed"` (a cache or a cluster): that listing answers 200 with `value` a string, not an
   array, so the SDK cannot deserialise the page.
+- `getAnswer: "malformed"` (a cache): the cache's own GET answers 200 with `properties` a string, not an
+  object, so nothing in it has the documented shape.
 - `listExtraIds` (a cache or a cluster): that listing also holds items with exactly these ids (a name outside
   ARM's grammar, a cache in another resource group than the one listed).
 - `databaseNames` (a cluster): extra databases in the cluster's database list, named as given (`default/../x`,
@@ -43,7 +45,7 @@ from .handling import page
 
 OFF_HOST_PATH = "/hostile/off-host-page"
 KNOBS = ("firewallNextLink", "firewallRuleNames", "privateEndpointIdOffHost", "rateLimitHeaders", "listNextLink",
-         "listAnswer", "listExtraIds", "databaseNames", "databaseIds")
+         "listAnswer", "getAnswer", "listExtraIds", "databaseNames", "databaseIds")
 
 
 def _off_host(base_url: str) -> str:
@@ -98,7 +100,10 @@ def database_page(call: Call, cluster_id: str, items: list[dict[str, Any]], knob
 
 
 def cache_body(call: Call, body: dict[str, Any], knobs: Mapping[str, Any]) -> dict[str, Any]:
-    """The cache's GET body with private endpoint ids rewritten when `privateEndpointIdOffHost` is set."""
+    """The cache's GET body with private endpoint ids rewritten when `privateEndpointIdOffHost` is set, or
+    with `properties` a string when `getAnswer` is `malformed`."""
+    if knobs.get("getAnswer") == "malformed":
+        return {k: body[k] for k in ("id", "name", "type", "location") if k in body} | {"properties": "not-an-object"}
     if not knobs.get("privateEndpointIdOffHost"):
         return body
     out = copy.deepcopy(body)

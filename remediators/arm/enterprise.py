@@ -45,7 +45,7 @@ from .bodies import Listed, listed_ids, private_endpoint_connections
 from .errors import ArmError
 from .monitor import Monitor
 from .network import Network
-from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, documented_resource, raw_json
 
 if TYPE_CHECKING:
     from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
@@ -89,7 +89,7 @@ class EnterpriseClusters:
         if not isinstance(resource, dict):
             raise ArmError("transient", "ARM returned an empty body for the cluster", code="EmptyBody")
         dbs = self._databases(cache)
-        props = resource.get("properties") or {}
+        props = documented_resource(resource).get("properties") or {}
         connections = self.network.with_dns_when_needed(
             private_endpoint_connections(resource), props.get("publicNetworkAccess"), needs)
         settings = categories = None

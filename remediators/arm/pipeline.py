@@ -113,6 +113,16 @@ def raw_json(pipeline_response: PipelineResponse[Any, Any], deserialized: Any, h
         raise DeserializationError("ARM's answer is not JSON") from exc
 
 
+def documented_resource(body: object) -> dict[str, Any]:
+    """A resource as ARM documents it: a JSON object whose `properties`, when present, is an object. Anything
+    else (a hostile or broken ARM) is `MalformedAnswer`, never read with defaults: `properties` as a string
+    once crashed the read with an AttributeError instead of an audited refusal."""
+    props = body.get("properties") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(props if props is not None else {}, dict):
+        raise malformed_answer()
+    return body
+
+
 class ResponseInfo:
     """`raw_response_hook` target: the request id, status and operation status URL (`Azure-AsyncOperation`,
     as ARM sent it: checked by `polling.operation_status` before use) of the last response of one call."""

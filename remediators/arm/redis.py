@@ -41,7 +41,7 @@ from .bodies import (
 from .errors import ArmError
 from .monitor import Monitor
 from .network import Network
-from .pipeline import ApplyResult, ArmSession, ResponseInfo, raw_json
+from .pipeline import ApplyResult, ArmSession, ResponseInfo, documented_resource, raw_json
 from .shared import SharedReads
 
 T = TypeVar("T")
@@ -88,7 +88,7 @@ class RedisCaches:
             resource: Any = dict(listed or {})
         else:
             resource = self.session.get(cache.arm_id, REDIS_API_VERSION)  # Redis_Get, ARM's JSON as sent
-        props = resource.get("properties") or {}
+        props = documented_resource(resource).get("properties") or {}
         errors: dict[str, str] = {}
 
         def optional(names: tuple[str, ...], read: Callable[[], T], fallback: T) -> T:

@@ -47,6 +47,7 @@ def _fleet() -> list[dict[str, Any]]:
         sample_cache("dot-dot", firewall_rules=[OFFICE], knobs={"hostile": {"firewallRuleNames": [".."]}}),
         sample_cache("pe-off-host", properties={"privateEndpointConnections": [conn]}, firewall_rules=[OFFICE],
                      knobs={"hostile": {"privateEndpointIdOffHost": True}}),
+        sample_cache("bad-shape", firewall_rules=[OFFICE], knobs={"hostile": {"getAnswer": "malformed"}}),
     ]
 
 
@@ -98,6 +99,18 @@ def test_a_private_endpoint_id_that_would_move_the_host_is_never_requested(
     assert conn.private_endpoint_id.startswith("@localhost:")  # what the hostile answer said
     assert conn.private_dns_zone_groups is None  # not read: the public-access rule reports unknown, never "present"
     assert _requests(hostile, "privateDnsZoneGroups") == []
+
+
+def test_a_cache_get_without_the_documented_shape_is_refused_not_guessed(
+    gateway: Gateway, hostile: EmulatorServer
+) -> None:
+    """The cache's own GET answers 200 with `properties` a string: the read stops `blocked MalformedAnswer`
+    (for good, quoting nothing of the answer) rather than crashing or reading defaults into a snapshot."""
+    with pytest.raises(ArmError) as info:
+        gateway.read(_cid("bad-shape"))
+    assert info.value.kind == "blocked" and info.value.code == "MalformedAnswer"
+    assert "not-an-object" not in info.value.message
+    assert not [r for r in _requests(hostile, "bad-shape") if r["method"] not in ("GET",)]
 
 
 def test_a_firewall_rule_named_dot_dot_is_never_sent(gateway: Gateway, hostile: EmulatorServer) -> None:

@@ -216,6 +216,9 @@ class CacheSnapshot:
     # Inputs whose read failed (input name -> ARM's error, e.g. "403 AuthorizationFailed: ..."): they stay
     # None, so only the rules that need them report `unknown`; the engine audits each with ARM's error.
     read_errors: Mapping[str, str] = field(default_factory=dict)
+    # Those of `read_errors` that ARM may answer next time (throttled, 5xx, busy): the engine defers the cache
+    # to read them again rather than leave their rules `unknown` until the next event or scan.
+    retryable_read_errors: frozenset[str] = frozenset()
     # Scheduled query rules in the cache's subscription (scans only), None = not read.
     log_alert_rules: tuple[LogAlertRule, ...] | None = None
     # Azure Policy's latest compliance states for the cache (scans only), None = not read.

@@ -31,6 +31,8 @@ from .endpoint import OffEndpointRequest, PagingCut
 from .pacing import SubscriptionPaused, read_retry_after
 
 KINDS = ("busy", "throttled", "blocked", "gone", "stale", "unsafe", "transient", "invalid")
+# What ARM may answer differently if asked again later (the engine defers, rather than gives up, on these).
+RETRYABLE_KINDS = frozenset({"busy", "throttled", "transient"})
 # ARM codes that mean "try again later" on a 409.
 BUSY_CODES = frozenset({"anotheroperationinprogress", "resourcebusy", "operationinprogress"})
 # Refusals that arrive as 400 but are policy, not a malformed request.

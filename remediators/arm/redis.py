@@ -38,7 +38,7 @@ from .bodies import (
     private_endpoint_connections,
     public_access_disabled,
 )
-from .errors import ArmError
+from .errors import RETRYABLE_KINDS, ArmError
 from .monitor import Monitor
 from .network import Network
 from .pipeline import ApplyResult, ArmSession, ResponseInfo, documented_resource, raw_json
@@ -90,6 +90,7 @@ class RedisCaches:
             resource = self.session.get(cache.arm_id, REDIS_API_VERSION)  # Redis_Get, ARM's JSON as sent
         props = documented_resource(resource).get("properties") or {}
         errors: dict[str, str] = {}
+        retryable: set[str] = set()
 
         def optional(names: tuple[str, ...], read: Callable[[], T], fallback: T) -> T:
             """One input's read: its failure leaves it unread (rules needing it say `unknown`) and is kept
@@ -101,6 +102,8 @@ class RedisCaches:
                     raise  # not ARM refusing: a hostile or broken answer (off-host link, loop) stops the read
                 for input_name in names:
                     errors[input_name] = f"{exc.status or ''} {exc.code or exc.kind}: {exc.message}".strip()
+                    if exc.kind in RETRYABLE_KINDS:
+                        retryable.add(input_name)
                 return fallback
 
         rules = optional(("firewall_rules",), lambda: self._list_rules(cache), None) \
@@ -134,6 +137,7 @@ class RedisCaches:
             network_security_group_error=nsg_error,
             read_at=datetime.now(UTC),
             read_errors=errors,
+            retryable_read_errors=frozenset(retryable),
             from_listing=from_listing,
         )
 

@@ -265,6 +265,12 @@ class Engine:
         writes = the_plan.writes
         if not writes:
             self._save_seen(run, findings)
+            if snapshot.retryable_read_errors and not run.blocked:
+                # What could be judged is done; an input ARM did not answer this time (429, 5xx) is read
+                # again later, or its rules would stay `unknown` (and a drift in them unfixed) until the
+                # next event or scan. A refusal for good (403, 404) is not retried.
+                names = ", ".join(sorted(snapshot.retryable_read_errors))
+                return self._defer(run, f"could not read {names}; reading again", retry_after=None)
             outcome = Outcome.REMEDIATED if run.writes else Outcome.COMPLIANT
             if run.blocked:
                 outcome = Outcome.BLOCKED

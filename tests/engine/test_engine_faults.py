@@ -209,3 +209,24 @@ def test_an_event_deferred_by_a_busy_cache_comes_back_as_a_readable_work_item(tm
         on_work_item(body, message_id=messages[0].id, dequeue_count=1, rt=rig.rt)
         assert not [r for r in rig.records("ignored-event") if "invalid work item" in r["detail"]]
         assert rig.cache("event-cache")["properties"]["enableNonSslPort"] is False
+
+
+def test_a_firewall_list_arm_does_not_answer_is_read_again_later_and_its_drift_fixed(tmp_path: Path) -> None:
+    """Chaos seed 3005 (issue 13's CI flake): the firewall-rule list answered 500 through every SDK retry, the
+    firewall rule stayed `unknown` and the reconcile ended `compliant`, so a rule admitting everything stayed
+    until the next event. A transient failure of one input now defers the cache to read it again, after
+    what could be judged was done; a refusal for good (403, 404) does not (tests/integration/
+    test_partial_failure.py)."""
+    wide = ("anyone", "0.0.0.0", "255.255.255.255")
+    down = {"preset": "internalError", "method": "GET", "resource": "firewallRules", "times": 4}
+    cache = sample_cache("fwdown-cache", firewall_rules=[OFFICE, wide], knobs={"faults": [down]})
+    with engine_rig(tmp_path, [cache]) as rig:
+        first = rig.reconcile("fwdown-cache")
+        assert first.outcome is Outcome.DEFERRED
+        assert "could not read firewall_rules" in rig.records("deferred", "fwdown-cache")[-1]["detail"]
+        assert [r for r in rig.records("alert", "fwdown-cache") if "firewall_rules" in str(r.get("detail"))]
+        assert not rig.warden_writes("fwdown-cache")  # nothing guessed about rules it could not read
+        second = rig.reconcile("fwdown-cache")  # the deferred item, once ARM answers again
+        assert second.outcome is Outcome.REMEDIATED
+        writes = [(w["method"], w["path"].rsplit("/", 1)[-1].lower()) for w in rig.warden_writes("fwdown-cache")]
+        assert ("DELETE", "anyone") in writes and ("DELETE", "office") not in writes

@@ -40,7 +40,7 @@ from ..models import (
     Step,
 )
 from ..planning.planner import plan
-from ..planning.safety import check_plan_safety
+from ..planning.safety import UnsafePlan, check_plan_safety
 from ..resource_ids import CacheKind, ResourceId
 from ..state.limits import SafetyGuard
 from ..state.store import CacheLease, LeaseLost, StateStore
@@ -254,8 +254,16 @@ class Engine:
             self._record_findings(run, findings)
             self._settle_pending(run, findings)
             run.recorded = True
-        the_plan = plan(self._fought(run, findings), snapshot)
-        check_plan_safety(snapshot, the_plan)
+        try:
+            the_plan = plan(self._fought(run, findings), snapshot)
+            check_plan_safety(snapshot, the_plan)
+        except UnsafePlan as exc:
+            # Nothing was sent. A plan the check refuses was made from a view that no longer holds (state
+            # moved between reads); it once escaped the reconcile unaudited. Audited, then read afresh later.
+            self.audit.record("alert", cache_id=cache.arm_id, trigger=_trigger(run.item),
+                              detail=f"the plan failed the safety check and was not applied: {exc}",
+                              outcome={"status": "unsafe-plan"})
+            return self._defer(run, "the plan failed the safety check; reading the cache again", retry_after=None)
         if first:
             for step in the_plan.steps:
                 if isinstance(step, ManualAction):

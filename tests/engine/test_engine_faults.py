@@ -230,3 +230,22 @@ def test_a_firewall_list_arm_does_not_answer_is_read_again_later_and_its_drift_f
         assert second.outcome is Outcome.REMEDIATED
         writes = [(w["method"], w["path"].rsplit("/", 1)[-1].lower()) for w in rig.warden_writes("fwdown-cache")]
         assert ("DELETE", "anyone") in writes and ("DELETE", "office") not in writes
+
+
+def test_a_plan_the_safety_check_refuses_is_audited_and_deferred_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`UnsafePlan` once escaped the reconcile (seen in chaos runs' host logs): the host retried the message
+    and the trail never said how that reconcile ended. The planner is made to return a plan deleting a
+    rule the snapshot does not hold, as a plan built from a view that no longer holds would."""
+    from remediators.engine import reconcile as engine_reconcile
+    from remediators.models import DeleteFirewallRule, Plan
+
+    ghost = Plan(steps=(DeleteFirewallRule("firewall", "ghost", "10.0.0.1", "10.0.0.1"),))
+    monkeypatch.setattr(engine_reconcile, "plan", lambda findings, snapshot: ghost)
+    with engine_rig(tmp_path, [_drifted("unsafe-cache")]) as rig:
+        result = rig.reconcile("unsafe-cache")
+        assert result.outcome is Outcome.DEFERRED
+        [alert] = [r for r in rig.records("alert", "unsafe-cache") if "safety check" in str(r.get("detail"))]
+        assert "ghost is not present" in alert["detail"]
+        assert not rig.warden_writes("unsafe-cache")

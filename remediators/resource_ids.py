@@ -23,7 +23,7 @@ _MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_.()\-]{1,90}$")
 MANAGEMENT_GROUP_PREFIX = "/providers/Microsoft.Management/managementGroups/"
 MAX_ID_LENGTH = 2048
 
-# Azure Managed Redis names, from ARM's own grammar: /work/shared/reference/arm-specs/redisenterprise/
+# Azure Managed Redis names, from ARM's own grammar: reference/arm-specs/redisenterprise/
 # redisenterprise.json (Microsoft.Cache/RedisEnterprise stable 2025-07-01), path parameters
 # `ClusterNameParameter` (clusterName) and `DatabaseNameParameter` (databaseName), both with the pattern
 # `^(?=.{1,60}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$`: 1-60 ASCII letters and digits, single inner hyphens. Written

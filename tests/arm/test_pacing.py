@@ -207,17 +207,23 @@ def _gets(server: EmulatorServer, name: str) -> list[int]:
             if r["method"] == "GET" and r["path"].lower().endswith(f"/redis/{name}")]
 
 
+def _throttle(session: ArmSession) -> ArmError:
+    """Our model refills at ARM's documented 25/s; this emulator refills at 1/s, so the fourth read of
+    `a-1` is refused with a 429: the refusal."""
+    for _ in range(3):
+        _get(session, SUBSCRIPTION_ID, "a-1")
+    with pytest.raises(ArmError) as refused:
+        _get(session, SUBSCRIPTION_ID, "a-1")
+    return refused.value
+
+
 def test_a_429_on_one_cache_pauses_its_subscriptions_other_requests_not_another_subscriptions(
         throttled_arm: tuple[EmulatorServer, FakeTime]) -> None:
     server, clock = throttled_arm
     budgets = _budgets(clock, max_wait=5.0)
     session = _session(server, budgets)
-    # Our model refills at ARM's documented 25/s; this emulator refills at 1/s, so the fourth read is refused.
-    for _ in range(3):
-        _get(session, SUBSCRIPTION_ID, "a-1")
-    with pytest.raises(ArmError) as refused:
-        _get(session, SUBSCRIPTION_ID, "a-1")
-    assert (refused.value.kind, refused.value.status, refused.value.retry_after) == ("throttled", 429, 12.0)
+    refused = _throttle(session)
+    assert (refused.kind, refused.status, refused.retry_after) == ("throttled", 429, 12.0)
     assert _gets(server, "a-1") == [200, 200, 200, 429]  # not retried: 12 s is above the SDK retry cap
     # Another cache of the same subscription is not sent at all while the pause runs: the engine defers it.
     with pytest.raises(ArmError) as paused:
@@ -239,10 +245,7 @@ def test_a_paused_subscriptions_requests_wait_the_pause_out_when_allowed_to(
     server, clock = throttled_arm
     budgets = _budgets(clock, max_wait=30.0)
     session = _session(server, budgets)
-    for _ in range(3):
-        _get(session, SUBSCRIPTION_ID, "a-1")
-    with pytest.raises(ArmError):
-        _get(session, SUBSCRIPTION_ID, "a-1")
+    assert _throttle(session).status == 429
     assert _get(session, SUBSCRIPTION_ID, "a-2")["name"] == "a-2"
     assert clock.slept == [0.04, 12.0]  # the fourth read waited for a token; a-2 waited the Retry-After out
     assert _gets(server, "a-1")[-1] == 429

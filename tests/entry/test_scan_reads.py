@@ -7,6 +7,7 @@ schema) and a recorded real listing (tests/conformance/fixtures/redis_list.json)
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -147,3 +148,23 @@ def test_a_compliant_event_costs_three_reads(runtime_on: Any) -> None:
     # The second cache: its GET, its firewall rules, its diagnostic settings; categories known for the type.
     assert sorted(r["path"].rsplit("/", 1)[-1] for r in reads) == ["diagnosticSettings", "event-b", "firewallRules"]
     assert reads[0]["path"].lower() == cache_id("event-b").lower()
+
+
+def test_a_scan_report_keeps_no_compliant_finding(runtime_on: Any, tmp_path: Path) -> None:
+    """The report's memory bound (bench/fleet_scan.py, peak RSS at 10,000 caches): a compliant cache is its
+    outcome only (its audit-only open findings are on the trail), a drifted one keeps only the findings that
+    need attention. Fails if findings are kept whole."""
+    fleet = [_cache("tidy"), _cache("drifted", properties={"enableNonSslPort": True})]
+    arm, rt, deferrer = runtime_on(fleet)
+    report = run_scan(rt, deferrer, Scope(SUB), dry_run=True, retry_for_seconds=5)
+    by_name = {r.cache.name: r for r in report.results}
+    assert str(by_name["tidy"].outcome) == "compliant"
+    assert by_name["tidy"].findings == ()
+    trail = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines() if line.strip()]
+    tidy = fleet[0]["id"]
+    assert [r["statuses"]["non-ssl-port"] for r in trail if r["kind"] == "evaluated" and r["cache_id"] == tidy] \
+        == ["compliant"]
+    assert {r["rule"] for r in trail if r["kind"] == "detected" and r["cache_id"] == tidy} >= {"public-network-access"}
+    kept = {f.rule: str(f.status) for f in by_name["drifted"].findings}
+    assert kept.get("non-ssl-port") == "non_compliant"
+    assert all(status in ("non_compliant", "unknown") for status in kept.values()), kept

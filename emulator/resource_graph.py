@@ -19,7 +19,9 @@ Evidence:
 
 Only the KQL the warden sends is understood, and anything else is refused as ARG refuses what it cannot parse:
 `resources | where type =~ 'a' [or type =~ 'b' ...]` or `where type in~ ('a', 'b')`, optionally followed by
-`| project col, ...` and `| order by id asc`. Rows are the resources' GET bodies with ARG's extra columns
+`| project col, ...` and `| order by id asc`. Rows are the GET bodies of the caches, clusters and scheduled query
+rules (public tools read `properties.enabled`, `properties.scopes`, `properties.criteria` and `tags` from such rule
+rows; *third-party code, not a recording*) with ARG's extra columns
 (`subscriptionId`, `resourceGroup`, `tenantId`) and the type lower-cased (*emulator: ARG's documentation shows
 lower-case types; not verified against a recording here*).
 """

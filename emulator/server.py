@@ -255,6 +255,7 @@ class EmulatorServer:
         with self.store.lock:
             bodies = [state.body for state in self.store.caches.values()]
             bodies += [state.body for state in self.enterprise_store.clusters.values()]
+            bodies += list(self.store.scheduled_query_rules.values())
             return fleet_rows(bodies, TENANT_ID)
 
     def mint_token(self, principal: Principal = WARDEN, *, lifetime: float = 3600.0,

@@ -138,6 +138,15 @@ class Gateway:
         outside `allowed` (lower-case subscription ids) or ARM's grammar come back refused, never listed."""
         return self.graph.list_caches(scope, allowed)
 
+    def offer_fleet_log_alert_rules(self, scope: FleetScope, allowed: frozenset[str],
+                                    scan_id: str) -> graph.LogAlertListing:
+        """Every subscription's scheduled query rules in one Resource Graph query, kept for the scan as each
+        subscription's ARM list would be (`Monitor.log_alert_rules`), so the scan lists none of them with ARM."""
+        listing = self.graph.list_log_alert_rules(scope, allowed)
+        for sub, rules in listing.by_subscription.items():
+            self.shared.offer_per_scan(scan_id, ("log_alert_rules", sub), rules)
+        return listing
+
     def apply(self, cache: ResourceId, step: Step) -> ApplyResult:
         return self._service(cache).apply(cache, step)
 

@@ -26,6 +26,15 @@ that carries what the rules need (`bodies.listed_body_usable`) is offered to the
 cache is read with a GET. ARG's index trails ARM's by the time it takes to take in a change, so a listed body can
 be that much older than a GET: the engine never writes from a listed body (a pass that would write is dropped
 and the cache re-read with a GET under its lease), and drift newer than the index is still fixed on its event.
+
+When the baseline judges log alert rules (auth-alerts), a scan of several subscriptions also lists the scheduled
+query rules of the whole scope with one more query (`list_log_alert_rules`) instead of one ARM list per
+subscription, each subscription's rules offered to the scan (`SharedReads.offer_per_scan`) as its ARM list would
+be. ARG indexes scheduled query rules with their properties: public tools query `resources | where type =~
+'microsoft.insights/scheduledqueryrules'` and read `properties.enabled`, `properties.scopes`,
+`properties.criteria.allOf[].query` and `tags` (*third-party code, not a recording*). The same index lag applies:
+auth-alerts is detect-only (nothing is written from it), and a rule created since the index last caught up is
+seen by the next scan.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +51,11 @@ from azure.core.pipeline import PipelineResponse
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
+from ..models import LogAlertRule
 from ..resource_ids import CacheKind, FleetScope, InvalidResourceId, ResourceId, parse_cache_id
 from .bodies import listed_body_usable
 from .errors import ArmError
+from .monitor import log_alert_rule
 from .pipeline import ArmRetryPolicy, ArmSession
 from .shared import SharedReads
 
@@ -53,6 +64,14 @@ ACTIONS = frozenset({"Microsoft.ResourceGraph/resources/read"})
 
 QUERY = ("resources | where type in~ ('microsoft.cache/redis', 'microsoft.cache/redisenterprise') "
          "| order by id asc")
+LOG_ALERT_QUERY = "resources | where type =~ 'microsoft.insights/scheduledqueryrules' | order by id asc"
+LOG_ALERT_TYPE = "microsoft.insights/scheduledqueryrules"
+# A scheduled query rule's id as ARM spells it (Microsoft.Insights/scheduledQueryRules is a resource-group
+# resource, bicep-types monitor 2023-12-01); the name is only kept to one printable path segment: the id is
+# quoted on the record and compared, never sent anywhere.
+_RULE_ID = re.compile(r"^/subscriptions/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+                      r"/resourceGroups/([-\w.()]{1,90})/providers/Microsoft\.Insights/scheduledQueryRules/"
+                      r"([^/\s][^/]{0,259})$", re.IGNORECASE)
 PAGE_ROWS = 1000  # the spec's maximum $top
 MAX_PAGES = 50
 MAX_ROWS = 20_000
@@ -108,12 +127,30 @@ class RefusedRow:
 
 
 @dataclass(frozen=True)
+class LogAlertListing:
+    """The scheduled query rules of each subscription asked for (a subscription with none has `()`), and the
+    rows refused (not a scheduled query rule id by ARM's grammar, columns that disagree, outside the scope)."""
+
+    by_subscription: Mapping[str, tuple[LogAlertRule, ...]]
+    refused: tuple[RefusedRow, ...]
+    refused_count: int
+
+
+@dataclass(frozen=True)
 class GraphListing:
     caches: tuple[ListedCache, ...]
     refused: tuple[RefusedRow, ...]
     refused_count: int
     pages: int
     quota_waits: int  # pages that waited for ARG's user quota to reset
+
+
+@dataclass
+class _Paging:
+    """Pages asked for and quota waits of one query (counted as the rows are handed on)."""
+
+    pages: int = 0
+    waits: int = 0
 
 
 class InvalidRow(ValueError):
@@ -151,6 +188,26 @@ def cache_from_row(row: object, allowed: frozenset[str]) -> ListedCache:
     return ListedCache(cache)
 
 
+def rule_from_row(row: object, allowed: frozenset[str]) -> tuple[str, LogAlertRule]:
+    """(lower-case subscription id, rule) of one scheduled query rule row, strictly. Raises InvalidRow."""
+    if not isinstance(row, dict):
+        raise InvalidRow("row is not a JSON object")
+    m = _RULE_ID.match(row.get("id")) if isinstance(row.get("id"), str) else None
+    if m is None or not row["id"].isascii() or not row["id"].isprintable():
+        raise InvalidRow("id: not a scheduled query rule id by ARM's grammar")
+    sub = m.group(1).lower()
+    if str(row.get("type", "")).lower() != LOG_ALERT_TYPE:
+        raise InvalidRow("type column does not match the id's resource type")
+    column = row.get("subscriptionId")
+    if column is not None and (not isinstance(column, str) or column.lower() != sub):
+        raise InvalidRow("subscriptionId column does not match the id")
+    if not isinstance(row.get("properties"), dict):
+        raise InvalidRow("properties is not an object")
+    if sub not in allowed:
+        raise InvalidRow(f"subscription {sub} is outside the scan's scope")
+    return sub, log_alert_rule(row)
+
+
 class ResourceGraph:
     """ARG queries through one ResourceGraphClient (tenant-level: no subscription), built once with the
     session's policies and `GraphRetryPolicy`."""
@@ -177,53 +234,82 @@ class ResourceGraph:
     def list_caches(self, scope: FleetScope, allowed: frozenset[str]) -> GraphListing:
         """Every cache row of the scope, page by page; rows off `allowed` (lower-case subscription ids) or
         outside ARM's grammar are refused. Raises ArmError (a cut, truncated or unreadable answer included)."""
-        client = self.client()
-        request: dict[str, Any] = {"query": QUERY}
-        if scope.management_group is not None:
-            request["management_groups"] = [scope.management_group.name]
-        else:
-            request["subscriptions"] = list(scope.subscriptions)
         caches: list[ListedCache] = []
         refused: list[RefusedRow] = []
         refused_count = 0
         seen_ids: set[str] = set()
+        paging = _Paging()
+        for row in self._rows(QUERY, scope, paging):
+            try:
+                listed = cache_from_row(row, allowed)
+                if listed.cache.key in seen_ids:
+                    raise InvalidRow("the same id came twice")
+            except InvalidRow as exc:
+                refused_count += 1
+                if len(refused) < REFUSED_KEPT:
+                    refused.append(RefusedRow(str(exc), _shown(row.get("id") if isinstance(row, dict) else row)))
+                continue
+            seen_ids.add(listed.cache.key)
+            caches.append(listed)
+            self._offer(listed.cache, row)
+        return GraphListing(tuple(caches), tuple(refused), refused_count, paging.pages, paging.waits)
+
+    def list_log_alert_rules(self, scope: FleetScope, allowed: frozenset[str]) -> LogAlertListing:
+        """The scheduled query rules of every subscription in the scope (those of `allowed` for a management
+        group), one query however many subscriptions; rows are refused as `rule_from_row` says. Raises
+        ArmError like `list_caches`."""
+        wanted = [s.lower() for s in scope.subscriptions] if scope.subscriptions else sorted(allowed)
+        found: dict[str, list[LogAlertRule]] = {sub: [] for sub in wanted if sub in allowed}
+        refused: list[RefusedRow] = []
+        refused_count = 0
+        seen: set[str] = set()
+        for row in self._rows(LOG_ALERT_QUERY, scope, _Paging()):
+            try:
+                sub, rule = rule_from_row(row, frozenset(found))
+                if rule.id.lower() in seen:
+                    raise InvalidRow("the same id came twice")
+            except InvalidRow as exc:
+                refused_count += 1
+                if len(refused) < REFUSED_KEPT:
+                    refused.append(RefusedRow(str(exc), _shown(row.get("id") if isinstance(row, dict) else row)))
+                continue
+            seen.add(rule.id.lower())
+            found[sub].append(rule)
+        return LogAlertListing({sub: tuple(rules) for sub, rules in found.items()}, tuple(refused), refused_count)
+
+    def _rows(self, query: str, scope: FleetScope, paging: _Paging) -> Iterator[Any]:
+        """The rows of one query over the scope, page by page within the paging bounds (each page's rows are
+        handed on before the next is asked for, so only one page is held here)."""
+        client = self.client()
+        request: dict[str, Any] = {"query": query}
+        if scope.management_group is not None:
+            request["management_groups"] = [scope.management_group.name]
+        else:
+            request["subscriptions"] = list(scope.subscriptions)
         seen_tokens: set[str] = set()
         token: str | None = None
-        pages = waits = rows = 0
+        rows = 0
         while True:
-            if pages >= MAX_PAGES:
+            if paging.pages >= MAX_PAGES:
                 raise ArmError("blocked", f"Resource Graph: more than {MAX_PAGES} pages", code="PagingCut")
             options = QueryRequestOptions(top=PAGE_ROWS, skip_token=token, result_format="objectArray",
                                           allow_partial_scopes=False)
             body, headers = self.session.call(lambda o=options: client.resources(
                 QueryRequest(**request, options=o), cls=_raw, **self.session.timeouts))
-            pages += 1
+            paging.pages += 1
             data, token = _page(body)
             rows += len(data)
             if rows > MAX_ROWS:
                 raise ArmError("blocked", f"Resource Graph: more than {MAX_ROWS} rows", code="PagingCut")
-            for row in data:
-                try:
-                    listed = cache_from_row(row, allowed)
-                    if listed.cache.key in seen_ids:
-                        raise InvalidRow("the same id came twice")
-                except InvalidRow as exc:
-                    refused_count += 1
-                    if len(refused) < REFUSED_KEPT:
-                        refused.append(RefusedRow(str(exc), _shown(row.get("id") if isinstance(row, dict) else row)))
-                    continue
-                seen_ids.add(listed.cache.key)
-                caches.append(listed)
-                self._offer(listed.cache, row)
+            yield from data
             if token is None:
-                break
+                return
             if token in seen_tokens:
-                raise ArmError("blocked", f"Resource Graph: $skipToken repeats after {pages} page(s)",
+                raise ArmError("blocked", f"Resource Graph: $skipToken repeats after {paging.pages} page(s)",
                                code="PagingCut")
             seen_tokens.add(token)
             if self._wait_for_quota(headers):
-                waits += 1
-        return GraphListing(tuple(caches), tuple(refused), refused_count, pages, waits)
+                paging.waits += 1
 
     def _offer(self, cache: ResourceId, row: Mapping[str, Any]) -> None:
         """A Redis row that can stand for the cache's GET, as ARM spells the body (ARG lower-cases `type` and
@@ -274,5 +360,5 @@ def _page(body: Any) -> tuple[list[Any], str | None]:
     return body["data"], token
 
 
-__all__ = ["ACTIONS", "GraphListing", "GraphRetryPolicy", "InvalidRow", "ListedCache", "RefusedRow", "ResourceGraph",
-           "cache_from_row"]
+__all__ = ["ACTIONS", "GraphListing", "GraphRetryPolicy", "InvalidRow", "ListedCache", "LogAlertListing", "RefusedRow",
+           "ResourceGraph", "cache_from_row", "rule_from_row"]

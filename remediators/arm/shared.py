@@ -83,6 +83,11 @@ class SharedReads:
             return read()
         return self.remember(("scan", scan_id, *(s.lower() for s in scope)), read, SCAN_TTL_SECONDS)
 
+    def offer_per_scan(self, scan_id: str, scope: tuple[str, ...], value: Any) -> None:
+        """A scope-wide list another read already made for this scan (e.g. a subscription's scheduled query
+        rules from the scan's Resource Graph listing), as `per_scan` would have kept it."""
+        self._put(("scan", scan_id, *(s.lower() for s in scope)), value, SCAN_TTL_SECONDS)
+
     def forget(self, scope: tuple[str, ...]) -> None:
         """Drop every per-scan entry for `scope` (in any scan): one of our writes changed it."""
         wanted = tuple(s.lower() for s in scope)

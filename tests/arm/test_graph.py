@@ -16,7 +16,7 @@ from emulator.testing import cache_id, running_emulator, sample_cache
 from remediators.arm import graph
 from remediators.arm.errors import ArmError
 from remediators.arm.gateway import Gateway
-from remediators.resource_ids import FleetScope, ManagementGroup
+from remediators.resource_ids import FleetScope, ManagementGroup, parse_cache_id
 
 OTHER_SUB = "0b7e4a52-3c1d-4f6e-8a9b-1c2d3e4f5a6b"
 THIRD_SUB = "9d8c7b6a-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -169,3 +169,51 @@ def test_quota_header_parsing_accepts_only_arg_shapes() -> None:
     assert graph.parse_resets_after(None) is None
     assert graph.parse_remaining("0") == 0 and graph.parse_remaining("-1") is None
     assert graph.parse_remaining("9" * 40) is None
+
+
+def _alert_rule(name: str, subscription_id: str, **props: Any) -> dict[str, Any]:
+    rg = f"/subscriptions/{subscription_id}/resourceGroups/rg-warden/providers/Microsoft.Insights/scheduledQueryRules"
+    return {"id": f"{rg}/{name}", "location": "uksouth", "tags": {"warden-detection": "failed-auth"},
+            "properties": {"enabled": True, "scopes": ["/subscriptions/x/ws"],
+                           "criteria": {"allOf": [{"query": "ACRConnectedClientList | count"}]}, **props}}
+
+
+HOSTILE_RULE_ROWS = [
+    # a storage account claiming the rule type, a rule whose subscriptionId column lies, one off scope
+    {"id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s",
+     "type": "microsoft.insights/scheduledqueryrules", "subscriptionId": SUBSCRIPTION_ID, "properties": {}},
+    {**_alert_rule("liar", THIRD_SUB), "type": "microsoft.insights/scheduledqueryrules",
+     "subscriptionId": SUBSCRIPTION_ID},
+    {**_alert_rule("off-scope", THIRD_SUB), "type": "microsoft.insights/scheduledqueryrules",
+     "subscriptionId": THIRD_SUB},
+    {**_alert_rule("no-props", SUBSCRIPTION_ID), "type": "microsoft.insights/scheduledqueryrules", "properties": []},
+]
+
+
+def test_one_query_stands_for_every_subscriptions_scheduled_query_rules() -> None:
+    """In a multi-subscription scan the log alert rules come from one ARG query (issue 13: one ARM list per
+    subscription otherwise); each subscription's, as its ARM list would give them, are read by its caches with
+    no ARM list, in that scan only. Crafted rows are refused and never used."""
+    fleet = _fleet()
+    fleet[0]["scheduledQueryRules"] = [_alert_rule("alert-a", SUBSCRIPTION_ID), _alert_rule("alert-b", SUBSCRIPTION_ID)]
+    fleet[5]["scheduledQueryRules"] = [_alert_rule("alert-third", THIRD_SUB)]
+    with running_emulator(fleet, graph_hostile_rows=HOSTILE_RULE_ROWS) as server:
+        gw = _gateway(server)
+        listing = gw.offer_fleet_log_alert_rules(FleetScope(subscriptions=(SUBSCRIPTION_ID, OTHER_SUB)), ALLOWED,
+                                                 "scan-1")
+        in_scan = [gw.read(parse_cache_id(cache_id(name, subscription_id=sub)), frozenset({"log_alert_rules"}),
+                           scan_id="scan-1") for name, sub in (("a-1", SUBSCRIPTION_ID), ("b-0", OTHER_SUB))]
+        arm_lists = [c for c in server.requests() if "scheduledqueryrules" in c["path"].lower()]
+        other_scan = gw.read(parse_cache_id(cache_id("a-1")), frozenset({"log_alert_rules"}), scan_id="scan-2")
+        arm_lists_after = [c for c in server.requests() if "scheduledqueryrules" in c["path"].lower()]
+        direct = gw.monitor.log_alert_rules(SUBSCRIPTION_ID)
+    assert set(listing.by_subscription) == {SUBSCRIPTION_ID, OTHER_SUB}
+    assert [r.id.rsplit("/", 1)[-1] for r in listing.by_subscription[SUBSCRIPTION_ID]] == ["alert-a", "alert-b"]
+    assert listing.by_subscription[OTHER_SUB] == ()
+    assert listing.by_subscription[SUBSCRIPTION_ID] == direct  # what the subscription's ARM list answers
+    assert [len(s.log_alert_rules or ()) for s in in_scan] == [2, 0] and arm_lists == []
+    assert other_scan.log_alert_rules == direct and [c["method"] for c in arm_lists_after] == ["GET"]
+    assert listing.refused_count == len(HOSTILE_RULE_ROWS)
+    assert [r.reason for r in listing.refused] == [
+        "id: not a scheduled query rule id by ARM's grammar", "subscriptionId column does not match the id",
+        f"subscription {THIRD_SUB} is outside the scan's scope", "properties is not an object"]

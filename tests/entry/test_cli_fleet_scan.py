@@ -85,7 +85,9 @@ def test_a_multi_subscription_scan_reconciles_caches_in_every_subscription(az: A
         assert summary["caches"] == 5 and summary["outcomes"] == {"remediated": 4, "compliant": 1}
         assert all(arm.cache(c["id"])["properties"]["enableNonSslPort"] is False for c in fleet)
         graph = [r for r in arm.requests() if "resourcegraph" in r["path"].lower()]
-        assert len(graph) == 1 and _lists(arm) == []  # one ARG query, no ARM list call
+        # One ARG query for the caches and one for the scheduled query rules (auth-alerts): no ARM list call
+        assert len(graph) == 2 and _lists(arm) == []
+        assert not [r for r in arm.requests() if "scheduledqueryrules" in r["path"].lower()]
         gets = [r["path"].lower() for r in arm.requests() if r["method"] == "GET"]
         assert gets.count(fleet[-1]["id"].lower()) == 0  # the compliant cache: ARG's row stood for its GET
     records = read_jsonl(tmp_path / "audit.jsonl")

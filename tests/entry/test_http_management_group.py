@@ -76,6 +76,6 @@ def test_the_nightly_timer_scans_the_configured_management_group(tmp_path: Path)
         started = [r for r in stack.records() if r["kind"] == "scan-started"]
         assert [(r["detail"], r["cache_count"]) for r in started] == [(f"timer scan of {MG}", 2)]
         graph = [r for r in _warden(stack) if "resourcegraph" in r["path"].lower()]
-        assert len(graph) == 1
+        assert len(graph) == 2  # the caches, and the scheduled query rules auth-alerts judges
         assert stack.cache("mg-http-a")["properties"]["enableNonSslPort"] is False
         assert stack.arm.cache(cache_id("mg-http-b", subscription_id=SUB_B))["properties"]["enableNonSslPort"] is False

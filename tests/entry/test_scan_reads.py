@@ -20,10 +20,11 @@ from devhost.azurite import Azurite, start_azurite
 from emulator.principals import WARDEN_CLIENT_ID
 from emulator.server import EmulatorServer
 from emulator.testing import cache_id, lro_shape_from_env, sample_cache
+from remediators.arm.errors import ArmError
 from remediators.engine.reconcile import Outcome
 from remediators.entry.runtime import Runtime, reset_runtime
 from remediators.entry.scan import MemoryDeferrer, run_scan
-from remediators.resource_ids import Scope, parse_cache_id
+from remediators.resource_ids import FleetScope, Scope, parse_cache_id
 from remediators.settings import Settings
 from remediators.workitem import WorkItem
 from tests.integration.stack import SUB, app_settings, baseline
@@ -168,3 +169,28 @@ def test_a_scan_report_keeps_no_compliant_finding(runtime_on: Any, tmp_path: Pat
     kept = {f.rule: str(f.status) for f in by_name["drifted"].findings}
     assert kept.get("non-ssl-port") == "non_compliant"
     assert all(status in ("non_compliant", "unknown") for status in kept.values()), kept
+
+
+def test_scheduled_query_rules_arg_cannot_list_are_listed_with_arm(runtime_on: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-subscription scan takes auth-alerts' scheduled query rules from one Resource Graph query; when ARG
+    refuses it (here: our graph client made to raise ARG's 429), the failure is audited and each subscription's
+    rules are listed with ARM by its first cache, so auth-alerts is still judged."""
+    arm, rt, deferrer = runtime_on([_cache("fleet-a"), _cache("fleet-b")])
+    report = run_scan(rt, deferrer, FleetScope(subscriptions=(SUB,)), dry_run=True, retry_for_seconds=5)
+    alert_lists = [r for r in _reads(arm) if "scheduledqueryrules" in r["path"].lower()]
+    assert len(report.results) == 2 and alert_lists == []  # ARG's answer stood for the subscription's list
+
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise ArmError("throttled", "Resource Graph quota spent", code="RateLimiting", status=429)
+
+    monkeypatch.setattr(rt.gateway.graph, "list_log_alert_rules", refused)
+    since = len(arm.requests())
+    report = run_scan(rt, deferrer, FleetScope(subscriptions=(SUB,)), dry_run=True, retry_for_seconds=5)
+    alert_lists = [r for r in _reads(arm, since) if "scheduledqueryrules" in r["path"].lower()]
+    assert len(report.results) == 2 and len(alert_lists) == 1  # one ARM list for the subscription's two caches
+    assert all(str(r.outcome) != "deferred" for r in report.results)
+    trail = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines() if line.strip()]
+    failed = [r for r in trail if r["kind"] == "alert" and (r.get("outcome") or {}).get("status") == "graph-failed"]
+    assert len(failed) == 1 and "scheduled query rules" in failed[0]["detail"]
+    assert failed[0]["outcome"]["http_status"] == 429

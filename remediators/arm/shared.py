@@ -42,6 +42,12 @@ class SharedReads:
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self.hits = 0  # reads saved (bench and tests look at it; never used to decide anything)
 
+    def held(self, kind: str) -> int:
+        """Entries of one kind (`type`, `scan`, `listed`) held now, expired ones included until next touched: the
+        memory a scan keeps (bench and tests look at it; never used to decide anything)."""
+        with self._lock:
+            return sum(1 for k in self._entries if isinstance(k, tuple) and k[:1] == (kind,))
+
     def _get(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
             found = self._entries.get(key)

@@ -194,3 +194,18 @@ def test_scheduled_query_rules_arg_cannot_list_are_listed_with_arm(runtime_on: A
     failed = [r for r in trail if r["kind"] == "alert" and (r.get("outcome") or {}).get("status") == "graph-failed"]
     assert len(failed) == 1 and "scheduled query rules" in failed[0]["detail"]
     assert failed[0]["outcome"]["http_status"] == 429
+
+
+def test_listed_bodies_are_released_as_each_cache_is_read(runtime_on: Any) -> None:
+    """The scan's memory bound: the listing's bodies (the snapshot of every cache, about 2 KB each) are held only
+    until each cache's first read takes its own, so they shrink as the scan goes and none is left at the end.
+    Fails if the bodies are kept for the whole scan (or kept after it)."""
+    fleet = [_cache(f"held-{i}") for i in range(4)]
+    arm, rt, deferrer = runtime_on(fleet)
+    held: list[int] = []
+    report = run_scan(rt, deferrer, FleetScope(subscriptions=(SUB,)), dry_run=True, retry_for_seconds=5,
+                      progress=lambda done, total, result: held.append(rt.gateway.shared.held("listed")))
+    assert [str(r.outcome) for r in report.results] == ["compliant"] * 4
+    assert held == [3, 2, 1, 0]
+    assert rt.gateway.shared.held("listed") == 0
+    assert not [r for r in _reads(arm) if r["path"].lower().endswith(tuple(c["name"] for c in fleet))]

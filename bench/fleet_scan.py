@@ -7,7 +7,8 @@ seconds on every 429. The warden scans the way `scan --subscription A,B,...` doe
 one Azure Resource Graph query (`--per-subscription`: one ARM-listed scan per subscription, as before),
 each cache reconciled in this process (`run_scan`, Azurite for state). `--via queue` runs it as in Azure
 instead: the nightly timer fires in the dev host (devhost/: the real function_app and host.json's bounded
-queue concurrency, one instance), one scan per subscription with its work items queued on `warden-work`
+queue concurrency, one instance), one scan of the tenant's root management group listed by Resource Graph
+(`--per-subscription`: one ARM-listed scan per subscription) with its work items queued on `warden-work`
 interleaved by subscription, and the host's workers reconcile them until the queues are empty (deferred items
 come back when their visibility delay ends); failures are caches their scan never counted done and messages
 in `warden-work-poison`. The warden's pacing model is told the emulator's scale (`WARDEN_ARM_RATE_SCALE`).
@@ -34,10 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from devhost.azurite import start_azurite
-from emulator.principals import WARDEN_CLIENT_ID
+from emulator.principals import TENANT_ID, WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
 
-from .harness import REPO, WORKSPACE, Stopwatch, app_environment, app_settings, demo_fleet, emit, emulator_process
+from .harness import (
+    REPO,
+    WORKSPACE,
+    Stopwatch,
+    app_environment,
+    app_settings,
+    demo_fleet,
+    emit,
+    emulator_process,
+    peak_rss_mib,
+)
 
 OFFICE = ("office", "81.2.69.0", "81.2.69.255")
 BUCKET, REFILL = 250.0, 25.0
@@ -56,6 +67,19 @@ def fleet(caches: int, subscriptions: Sequence[str]) -> list[dict[str, Any]]:
                          resource_group=f"rg-{i // len(subscriptions) % GROUPS_PER_SUBSCRIPTION}",
                          firewall_rules=[OFFICE], diagnostic_settings=logs)
             for i in range(caches)]
+
+
+def read_kind(path: str) -> str:
+    """What an ARM GET read, by its path's last segments: the cache itself, a child list, a shared list."""
+    parts = path.split("?")[0].rstrip("/").split("/")
+    last = parts[-1].lower()
+    if len(parts) == 9 and parts[6].lower() == "microsoft.cache":
+        return "cache GET"
+    if last in ("redis", "redisenterprise"):
+        return "cache list"
+    return {"firewallrules": "firewall rules", "diagnosticsettings": "diagnostic settings",
+            "diagnosticsettingscategories": "diagnostic categories", "scheduledqueryrules": "scheduled query rules",
+            "metricalerts": "metric alerts"}.get(last, "/".join(parts[-2:]) if len(parts) > 2 else last)
 
 
 def refill_bound(reads_per_subscription: Counter[str], time_scale: float) -> float:
@@ -106,10 +130,14 @@ def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: 
     entries = fleet(caches, ids)
     _, baseline = demo_fleet()
     limits = {"enforce": True, "timeScale": time_scale, "retryAfterFloor": retry_after}
+    # Through the queue the nightly timer scans the tenant's root management group (one Resource Graph listing
+    # of every subscription, as `scan --subscription A,B,...` does) unless --per-subscription asks for one
+    # ARM-listed scan per subscription.
+    nightly = {} if per_subscription or via != "queue" else {"WARDEN_NIGHTLY_MANAGEMENT_GROUP": TENANT_ID}
     with start_azurite(log_path=workdir / "azurite.log") as az, \
             emulator_process(entries, workdir, rate_limits=limits) as arm, \
             app_environment(app_settings(arm, az, workdir, baseline, WARDEN_SUBSCRIPTIONS=",".join(ids),
-                                         WARDEN_ARM_RATE_SCALE=f"{time_scale:g}")):
+                                         WARDEN_ARM_RATE_SCALE=f"{time_scale:g}", **nightly)):
         outcomes: Counter[str] = Counter()
         not_done = 0
         scopes: list[ScanScope] = ([Scope(sub) for sub in ids] if per_subscription or subs == 1 or via == "queue"
@@ -138,8 +166,10 @@ def run(caches: int, subs: int, time_scale: float, retry_after: int, retry_for: 
     bound = refill_bound(per_sub, time_scale)
     return {
         "via": via, "caches": caches, "subscriptions": subs, "time_scale": time_scale, "retry_after_floor": retry_after,
-        "arm_reads": len(reads), "reads_per_cache": round(len(reads) / caches, 2),
-        "listing": "the nightly timer's ARM lists" if via == "queue" else "per-subscription ARM lists"
+        "arm_reads": len(reads), "reads_per_cache": round(len(reads) / caches, 3),
+        "reads_by_kind": dict(Counter(read_kind(c["path"]) for c in reads).most_common()),
+        "listing": ("the nightly timer's Resource Graph listing (tenant root group)" if nightly
+                    else "the nightly timer's ARM lists") if via == "queue" else "per-subscription ARM lists"
         if len(scopes) > 1 else ("Resource Graph" if isinstance(scopes[0], FleetScope) else "ARM lists"),
         "graph_queries": len(graph), "graph_429": sum(1 for c in graph if c["status"] == 429),
         "throttled_429": sum(1 for c in calls if c["status"] == 429),
@@ -162,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--via", choices=("cli", "queue"), default="cli",
                    help="cli: `scan` in this process; queue: the nightly timer and the host's workers, as in Azure")
     args = p.parse_args(argv)
-    if not 0.01 <= args.time_scale <= 1000:
-        p.error("--time-scale must be between 0.01 and 1000 (WARDEN_ARM_RATE_SCALE)")
+    if not 0.001 <= args.time_scale <= 1000:
+        p.error("--time-scale must be between 0.001 and 1000 (WARDEN_ARM_RATE_SCALE)")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
         f = run(args.caches, args.subscriptions, args.time_scale, args.retry_after, args.retry_for, Path(tmp),
@@ -173,8 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{f['graph_queries']} Resource Graph queries): "
           f"{f['reads_per_cache']} reads/cache, {f['throttled_429']} 429s, {f['not_finished']} not finished, "
           f"{f['wall_seconds']} s wall vs refill bound {f['refill_bound_seconds']} s (ratio {f['ratio_to_bound']}), "
-          f"{f['cpu_ms_per_cache']} CPU ms/cache, outcomes {f['outcomes']}; bench took "
-          f"{time.perf_counter() - started:.0f} s")
+          f"{f['cpu_ms_per_cache']} CPU ms/cache, peak RSS {peak_rss_mib():.1f} MiB, outcomes {f['outcomes']}; "
+          f"reads by kind {f['reads_by_kind']}; bench took {time.perf_counter() - started:.0f} s")
     emit("fleet_scan", f)
     return 0
 

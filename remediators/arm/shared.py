@@ -30,6 +30,7 @@ T = TypeVar("T")
 TYPE_TTL_SECONDS = 6 * 3600.0
 SCAN_TTL_SECONDS = 3600.0
 LISTED_TTL_SECONDS = 3600.0
+READ_WAIT_SECONDS = 120.0  # longest a caller waits for another's read of the same key before reading itself
 MAX_ENTRIES = 50_000  # a bound on memory whatever a scope holds; the oldest entries go first
 
 
@@ -40,6 +41,7 @@ class SharedReads:
         self.clock = clock
         self._lock = threading.Lock()
         self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._reading: dict[Hashable, threading.Event] = {}  # keys being read now, set when the read ends
         self.hits = 0  # reads saved (bench and tests look at it; never used to decide anything)
 
     def held(self, kind: str) -> int:
@@ -72,13 +74,30 @@ class SharedReads:
 
     def remember(self, key: Hashable, read: Callable[[], T], ttl: float) -> T:
         """The value kept under `key`, or `read()` kept for `ttl` seconds. A failed read keeps nothing (the
-        next cache tries again and reports its own failure)."""
+        next cache tries again and reports its own failure). Concurrent callers of one key wait for the first
+        one's read instead of each making it (the host's workers started a scan with one diagnostic
+        categories read each: 6 for one resource type in bench.fleet_scan --via queue)."""
         found, value = self._get(key)
         if found:
             return value  # type: ignore[no-any-return]
-        value = read()
-        self._put(key, value, ttl)
-        return value
+        with self._lock:
+            running = self._reading.get(key)
+            if running is None:
+                self._reading[key] = threading.Event()
+        if running is not None:
+            running.wait(READ_WAIT_SECONDS)
+            found, value = self._get(key)
+            if found:
+                return value  # type: ignore[no-any-return]
+            # The first read failed (nothing kept): read again as the next caller; waited too long: read now.
+            return self.remember(key, read, ttl) if running.is_set() else read()
+        try:
+            value = read()
+            self._put(key, value, ttl)
+            return value
+        finally:
+            with self._lock:
+                self._reading.pop(key).set()
 
     def per_type(self, resource_type: str, what: str, read: Callable[[], T]) -> T:
         return self.remember(("type", resource_type.lower(), what), read, TYPE_TTL_SECONDS)

@@ -6,12 +6,14 @@ are documented per resource type) and tests/conformance (a listing carries each 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from emulator.server import EmulatorServer
 from emulator.testing import cache_id
+from remediators.arm.errors import ArmError
 from remediators.arm.gateway import Gateway
 from remediators.arm.shared import SharedReads
 from remediators.models import PutMetricAlert
@@ -95,3 +97,57 @@ def test_entries_expire_and_a_failed_read_keeps_nothing() -> None:
         with pytest.raises(RuntimeError):
             shared.per_scan("s", ("y",), failing)
     assert shared.per_scan("s", ("y",), read) == 3
+
+
+def test_concurrent_callers_of_one_key_wait_for_the_first_read() -> None:
+    """The host's workers start together: the second caller of a key waits for the read in flight instead of
+    making its own (a failed read still keeps nothing: the waiter then reads, and keeps, its own)."""
+    shared = SharedReads()
+    entered, release = threading.Event(), threading.Event()
+    reads: list[str] = []
+
+    def slow() -> str:
+        reads.append("first")
+        entered.set()
+        release.wait(10)
+        return "categories"
+
+    got: list[str] = []
+    first = threading.Thread(target=lambda: got.append(shared.per_type("Microsoft.Cache/redis", "c", slow)))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: got.append(shared.per_type(
+        "microsoft.cache/redis", "c", lambda: reads.append("second") or "other")))
+    second.start()
+    second.join(0.3)  # lets the second caller reach the read in flight (it must not read while it runs)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert reads == ["first"] and got == ["categories", "categories"]
+
+    def failing() -> str:
+        entered.set()
+        release.wait(10)
+        raise ArmError("throttled", "429", code="TooManyRequests", status=429)
+
+    entered.clear()
+    release.clear()
+    errors: list[str] = []
+
+    def failing_caller() -> None:
+        try:
+            shared.per_type("Microsoft.Cache/redis", "d", failing)
+        except ArmError as exc:
+            errors.append(exc.code or "")
+
+    first = threading.Thread(target=failing_caller)
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: got.append(shared.per_type("Microsoft.Cache/redis", "d", lambda: "mine")))
+    second.start()
+    second.join(0.3)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert errors == ["TooManyRequests"] and got[-1] == "mine"
+    assert shared.per_type("Microsoft.Cache/redis", "d", lambda: "never read") == "mine"

@@ -41,11 +41,19 @@ def test_defaults_are_safe() -> None:
         ("AZURE_CLIENT_ID", "abc"),
         ("WARDEN_DEFER_BUDGET_SECONDS", "ten"),
         ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+        ("WARDEN_ARM_RATE_SCALE", "0.0005"),
+        ("WARDEN_ARM_RATE_SCALE", "1e-3"),
+        ("WARDEN_ARM_RATE_SCALE", "nan"),
     ],
 )
 def test_bad_setting_is_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name}"):
         Settings.from_env(env(**{name: value}))
+
+
+def test_the_bench_rate_scale_goes_down_to_a_thousandth() -> None:
+    assert Settings.from_env(env(WARDEN_ARM_RATE_SCALE="0.005")).arm_rate_scale == 0.005
+    assert Settings.from_env(env(WARDEN_ARM_RATE_SCALE="0.001")).arm_rate_scale == 0.001
 
 
 def test_identity_based_storage_settings() -> None:

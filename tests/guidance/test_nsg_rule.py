@@ -117,3 +117,32 @@ def test_no_subnet_no_nsg_unread_and_errors() -> None:
     assert v.status is Status.UNKNOWN and "403" in v.reason
     v = judge({})
     assert v.status is Status.NON_COMPLIANT and "no network security group" in v.reason
+
+
+@pytest.mark.parametrize("crafted", [
+    "not-a-rule",
+    {"name": "x", "properties": "Allow everything"},
+    {"name": "x"},
+], ids=["rule-is-a-string", "properties-is-a-string", "no-properties"])
+def test_a_crafted_rule_item_is_unknown_not_a_crash(crafted: Any) -> None:
+    assert judge(nsg_with(crafted)).status is Status.UNKNOWN
+
+
+@pytest.mark.parametrize("field, value", [
+    ("sourceAddressPrefixes", "Internet"),  # iterated, it would read as one-letter service tags: no finding
+    ("destinationPortRanges", "6380"),  # iterated, it would read as ports 6, 3, 8 and 0: no finding
+    ("sourceAddressPrefixes", [["Internet"]]),
+    ("sourceAddressPrefix", ["Internet"]),
+    ("destinationPortRange", {"from": 6380}),
+])
+def test_a_list_field_given_as_something_else_is_unknown_never_compliant(field: str, value: Any) -> None:
+    crafted = rule("open", 100, "10.0.0.0/24", "22")
+    crafted["properties"][field] = value
+    assert judge(nsg_with(crafted)).status is Status.UNKNOWN
+
+
+@pytest.mark.parametrize("properties", ["x", None, {"securityRules": "x"}, {"defaultSecurityRules": {"a": 1}}])
+def test_a_crafted_nsg_body_is_unknown(properties: Any) -> None:
+    body = recorded_nsg()
+    body["properties"] = properties
+    assert judge(body).status is Status.UNKNOWN

@@ -78,7 +78,7 @@ class _Rule:
 
 
 def _ports(props: Mapping[str, Any], name: str) -> tuple[tuple[int, int], ...]:
-    raw = [props.get("destinationPortRange")] + list(props.get("destinationPortRanges") or [])
+    raw = [props.get("destinationPortRange")] + _strings(props, "destinationPortRanges", name)
     out = []
     for text in (str(p).strip() for p in raw if p not in (None, "")):
         if text == "*":
@@ -93,10 +93,34 @@ def _ports(props: Mapping[str, Any], name: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _parse(item: Mapping[str, Any]) -> _Rule | None:
-    """One inbound rule, or None for an outbound one."""
+def _strings(props: Mapping[str, Any], key: str, name: str) -> list[Any]:
+    """A list property (`destinationPortRanges`, `sourceAddressPrefixes`) as a list, or unreadable.
+
+    A string here must not be iterated: "Internet" would read as eight one-letter service tags and hide the
+    exposure it states."""
+    value = props.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise NsgUnreadable(f"rule {name!r}: {key} is not a list of strings")
+    return value
+
+
+def _scalar(props: Mapping[str, Any], key: str, name: str) -> str | int | None:
+    value = props.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+        raise NsgUnreadable(f"rule {name!r}: {key} {value!r}")
+    return value
+
+
+def _parse(item: object) -> _Rule | None:
+    """One inbound rule, or None for an outbound one. Anything not shaped as ARM returns it is unreadable."""
+    if not isinstance(item, Mapping):
+        raise NsgUnreadable(f"a security rule is not an object: {item!r:.60}")
     name = str(item.get("name", "?"))
-    props = item.get("properties") or {}
+    props = item.get("properties")
+    if not isinstance(props, Mapping):
+        raise NsgUnreadable(f"rule {name!r} has no properties object")
     direction = str(props.get("direction", "")).lower()
     if direction == "outbound":
         return None
@@ -109,7 +133,8 @@ def _parse(item: Mapping[str, Any]) -> _Rule | None:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise NsgUnreadable(f"rule {name!r}: priority {priority!r}")
     protocol = str(props.get("protocol", "")).lower()
-    sources = [props.get("sourceAddressPrefix")] + list(props.get("sourceAddressPrefixes") or [])
+    sources = [_scalar(props, "sourceAddressPrefix", name)] + _strings(props, "sourceAddressPrefixes", name)
+    _scalar(props, "destinationPortRange", name)
     return _Rule(
         name=name,
         priority=priority,
@@ -175,8 +200,15 @@ def _covers(deny: _Rule, allow: _Rule, source: str, ports: tuple[tuple[int, int]
 
 def exposures(nsg: Mapping[str, Any], max_source_range: int = DEFAULT_MAX_SOURCE_RANGE) -> list[str]:
     """Inbound allows to the Redis ports from too-broad sources that no higher-priority Deny shadows."""
-    props = nsg.get("properties") or {}
-    items = list(props.get("securityRules") or []) + list(props.get("defaultSecurityRules") or [])
+    props = nsg.get("properties")
+    if not isinstance(props, Mapping):
+        raise NsgUnreadable("the NSG has no properties object")
+    items = []
+    for key in ("securityRules", "defaultSecurityRules"):
+        listed = props.get(key)
+        if listed is not None and not isinstance(listed, list):
+            raise NsgUnreadable(f"{key} is not a list")
+        items += listed or []
     rules = sorted((r for r in (_parse(i) for i in items) if r is not None), key=lambda r: r.priority)
     found = []
     for index, rule in enumerate(rules):

@@ -30,7 +30,7 @@ warden must refuse without sending anything it should not:
   inside), named by the id's last segment.
 
 Real ARM answers none of these; they exist to prove the defences (tests/arm/test_hostile_arm.py,
-tests/enterprise/test_amr_hostile.py, tests/entry/test_hostile_listing.py).
+tests/arm/test_amr_hostile.py, tests/entry/test_hostile_listing.py).
 """
 
 from __future__ import annotations

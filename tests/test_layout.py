@@ -174,3 +174,63 @@ def test_each_layer_imports_only_what_it_may() -> None:
             found.extend(f"{module} imports {t}" for t in sorted(targets)
                          if t not in ALLOWED and any(_within(t, b) for b in banned))
     assert found == []
+
+
+# Suites that test across packages, or the parts of the project outside `remediators/`.
+CROSS_CUTTING = {
+    "core": "the top-level modules of remediators/ (resource_ids, settings, events, workitem, ...)",
+    "conformance": "recorded Azure traffic replayed against the emulator and the SDK",
+    "integration": "the whole app end to end",
+    "reliability": "faults, crashes, chaos and hostile input across the app",
+    "emulator": "the ARM emulator",
+    "devhost": "the local Functions host",
+    "infra": "infra/ (Bicep, role, queries)",
+}
+
+
+def _test_packages(tests: Path) -> dict[str, set[str]]:
+    """Each package under tests/ and its sub-packages (one level down)."""
+    return {d.name: {s.name for s in d.iterdir() if (s / "__init__.py").exists()}
+            for d in tests.iterdir() if (d / "__init__.py").exists()}
+
+
+def _unmirrored(tests: Path, packages: set[str], kinds: dict[str, set[str]]) -> list[str]:
+    found = []
+    for name, subs in sorted(_test_packages(tests).items()):
+        if name not in packages and name not in CROSS_CUTTING:
+            found.append(f"tests/{name}")
+        found += [f"tests/{name}/{sub}" for sub in sorted(subs) if sub not in kinds.get(name, set())]
+    return found
+
+
+def _source_packages() -> tuple[set[str], dict[str, set[str]]]:
+    root = ROOT / PACKAGE
+    packages = {d.name for d in root.iterdir() if (d / "__init__.py").exists()}
+    return packages, {p: {s.name for s in (root / p).iterdir() if (s / "__init__.py").exists()} for p in packages}
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """A newcomer finds a package's tests under the same name: tests/arm for remediators/arm, tests/rules/redis
+    for remediators/rules/redis; only the cross-cutting suites above have no package of their own."""
+    packages, kinds = _source_packages()
+    assert _unmirrored(ROOT / "tests", packages, kinds) == []
+
+
+def test_the_mirror_check_finds_a_folder_named_after_nothing(tmp_path: Path) -> None:
+    for folder in ("arm", "guidance", "rules", "rules/redis", "rules/misc"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    assert _unmirrored(tmp_path, {"arm", "rules"}, {"rules": {"redis"}}) == ["tests/guidance", "tests/rules/misc"]
+
+
+def test_every_rule_module_is_exercised_by_a_test() -> None:
+    """Each rule keeps its test: some test module imports the rule's module or evaluates it by its id."""
+    from remediators.rules import ALL_RULES, RULE_MODULES
+
+    texts = [p.read_text() for p in (ROOT / "tests").rglob("test_*.py")]
+    untested = []
+    for module, rule in zip(RULE_MODULES, ALL_RULES, strict=True):
+        rule_id = rule.metadata.id
+        if not any(f"rules.{module}" in t or f'"{rule_id}"' in t or f"'{rule_id}'" in t for t in texts):
+            untested.append(f"{module} ({rule_id})")
+    assert untested == []

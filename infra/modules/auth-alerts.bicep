@@ -1,6 +1,6 @@
 // Authentication-anomaly alerts over the caches' connection logs (docs/deploy.md, "Authentication-anomaly
 // alerts"): scheduled query rules on the cache-logs workspace, one per detection in remediators/detections.py.
-// Each query is loaded from infra/queries/ (the file tests/guidance evaluates), with the threshold and the
+// Each query is loaded from infra/queries/ (the file tests/infra/test_auth_alert_queries.py evaluates), with the threshold and the
 // allowed ranges substituted. The unexpected-client rules exist only when allowed ranges are configured.
 param location string
 param tags object

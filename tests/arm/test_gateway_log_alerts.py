@@ -18,7 +18,7 @@ from remediators.arm.gateway import Gateway
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext
-from tests.guidance.test_auth_alert_queries import deployed_queries
+from tests.infra.test_auth_alert_queries import deployed_queries
 
 WS = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-monitoring/providers/Microsoft.OperationalInsights/"
       "workspaces/law")

@@ -28,7 +28,7 @@ from emulator.principals import SUBSCRIPTION_ID as SUB
 from emulator.testing import cache_id, sample_cache
 from remediators.entry import triggers
 from remediators.resource_ids import parse_cache_id
-from tests.enterprise.fleet import assignment, cluster_id, sample_cluster
+from tests.amr_fleet import assignment, cluster_id, sample_cluster
 from tests.reliability.rig import OFFICE, Rig, engine_rig
 
 EVENTS = Path(__file__).resolve().parents[2] / "reference" / "events"

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from emulator.testing import cache_id
 from remediators.audit.report import as_json, posture, write_report
 from remediators.audit.retirement import retirement
-
-from .fleet import cluster_id
+from tests.amr_fleet import cluster_id
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 ACR, AMR = cache_id("orders-cache"), cluster_id("amr1")

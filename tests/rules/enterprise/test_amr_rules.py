@@ -32,8 +32,7 @@ from remediators.planning.safety import UnsafePlan, check_plan_safety
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext, Verdict
-
-from .fleet import PE_ID, WORKSPACE, cluster_id
+from tests.amr_fleet import PE_ID, WORKSPACE, cluster_id
 
 CLUSTER = parse_cache_id(cluster_id("amr1"))
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -13,9 +13,8 @@ from azure.mgmt.redisenterprise import RedisEnterpriseManagementClient
 
 from emulator.principals import JANE, JANE_OBJECT_ID, WARDEN_CLIENT_ID
 from emulator.testing import EmulatorCredential, sample_cache
+from tests.amr_fleet import WORKSPACE, cluster_id, logs_to_workspace, sample_cluster
 from tests.integration.stack import SUB, baseline, running_stack
-
-from .fleet import WORKSPACE, cluster_id, logs_to_workspace, sample_cluster
 
 DRIFTED = cluster_id("amr-drift")
 CLEAN = cluster_id("amr-clean")

@@ -13,8 +13,7 @@ from emulator.fleet import FleetError, load_fleet
 from emulator.principals import JANE, SUBSCRIPTION_ID
 from emulator.server import EmulatorServer
 from emulator.testing import RawArm, running_emulator, sample_cache
-
-from .fleet import assignment, cluster_id, logs_to_workspace, sample_cluster
+from tests.amr_fleet import assignment, cluster_id, logs_to_workspace, sample_cluster
 
 API = "2025-07-01"
 AMR = cluster_id("amr1")

@@ -19,10 +19,9 @@ from remediators.models import CacheSnapshot, Status
 from remediators.resource_ids import parse_cache_id
 from remediators.rules import rule_by_id
 from remediators.rules.base import RuleContext
+from tests.amr_fleet import cluster_id
 from tests.rules import policy_eval
 from tests.rules.test_policy_conformance import REFERENCE
-
-from .fleet import cluster_id
 
 pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"Azure Policy reference copy not at {REFERENCE}")
 

@@ -13,8 +13,7 @@ from emulator.testing import running_emulator, sample_cache
 from remediators.arm.gateway import ArmError, Gateway
 from remediators.models import PatchCache, PatchDatabase, PutDiagnosticSetting, PutFirewallRule
 from remediators.resource_ids import parse_cache_id, parse_scope
-
-from .fleet import WORKSPACE, assignment, cluster_id, logs_to_workspace, sample_cluster
+from tests.amr_fleet import WORKSPACE, assignment, cluster_id, logs_to_workspace, sample_cluster
 
 NEEDS = frozenset({"diagnostic_settings", "diagnostic_categories", "linked_servers", "access_policy_assignments"})
 AMR = parse_cache_id(cluster_id("amr1"))

@@ -2,7 +2,7 @@
 
 The query text comes from the Bicep module itself: its `detections` variable is read with pycep and the
 `replace(loadTextContent(...), placeholder, string(param))` expressions are evaluated here, so what is tested
-is what `azd up` would deploy. The evaluator (tests/guidance/kql.py) covers only the operators the queries
+is what `azd up` would deploy. The evaluator (tests/infra/kql.py) covers only the operators the queries
 use and refuses anything else. Evidence: the table schemas are Microsoft's (log_schemas.py); no Log
 Analytics workspace can run these offline, so Kusto's own behaviour is modelled, not observed.
 """

@@ -25,8 +25,7 @@ from remediators.arm.gateway import ArmError, Gateway
 from remediators.models import CacheSnapshot, DatabaseFix, PatchDatabase
 from remediators.planning.enterprise import plan_database_patches
 from remediators.resource_ids import parse_cache_id
-
-from .fleet import assignment, cluster_id, sample_cluster
+from tests.amr_fleet import assignment, cluster_id, sample_cluster
 
 # Names that would address another URL if sent (climbing out, encoded, reserved, over-long, look-alike).
 CRAFTED = ["default/../x", "%2e%2e", "a?b", "x#y", "a" * 61, "d\u0435fault", "a--b", "x_y"]

@@ -16,13 +16,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCH-RESULT "
-# The fleet rescan: 10,000 compliant caches over 50 subscriptions against ARM's enforced buckets, time-scaled
-# (bench/README.md says why this scale); the other figures come from runs of their own.
-FLEET_SCAN = ["--caches", "10000", "--subscriptions", "50", "--time-scale", "0.1"]
+# The fleet rescan: 10,000 compliant caches over 50 subscriptions against ARM's enforced buckets, time-scaled so
+# that the buckets, not this machine's CPU, are the limit (bench/README.md says why this scale); the other
+# figures come from runs of their own.
+FLEET_SCAN = ["--caches", "10000", "--subscriptions", "50", "--time-scale", "0.005"]
 BENCHMARKS: tuple[tuple[str, list[str], int], ...] = (
     ("per_event", ["--events", "20"], 300),
     ("converge", [], 300),
-    ("fleet_scan", FLEET_SCAN, 1500),
+    ("fleet_scan", FLEET_SCAN, 1800),  # the refill bound is 1,200 s at this scale
     ("cold_start", [], 300),
 )
 
@@ -99,14 +100,15 @@ def _fleet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     where = f"{f['caches']} caches / {f['subscriptions']} subs"
     return [
         (f"reads per cache, compliant rescan ({where})",
-         f"{f['reads_per_cache']:g}  ({f['arm_reads']} ARM reads; listed by {f['listing']}, "
-         f"{f['graph_queries']} Resource Graph queries)"),
+         f"{f['reads_per_cache']:g}  ({f['arm_reads']} ARM reads {f.get('reads_by_kind', {})}; listed by "
+         f"{f['listing']}, {f['graph_queries']} Resource Graph queries)"),
         ("rescan wall vs refill bound",
          f"{f['wall_seconds']} s vs {f['refill_bound_seconds']} s = {f['ratio_to_bound']}x  (buckets 250 / "
          f"25 per s x{f['time_scale']:g}, Retry-After >= {f['retry_after_floor']} s)"),
         ("rescan 429s received / not finished",
          f"{f['throttled_429']} ARM + {f['graph_429']} Resource Graph / {f['not_finished']}  {f['outcomes']}"),
-        ("rescan CPU per cache / peak RSS", f"{f['cpu_ms_per_cache']} ms / {f['peak_rss_mib']} MiB"),
+        ("rescan CPU per cache / peak RSS", f"{f['cpu_ms_per_cache']} ms / {f.get('scan_peak_rss_mib')} MiB during "
+         f"the scan ({f['peak_rss_mib']} MiB after reading the request log)"),
     ]
 
 

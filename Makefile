@@ -45,12 +45,15 @@ demo: deps
 	$(PY) -m demo
 
 # The whole suite runs with the LRO shape recorded from real traffic (202 + Azure-AsyncOperation), then
-# everything that talks to the emulator runs again with the spec's other answer (200 + Updating).
+# every test during which the emulator answered a write with an operation runs again with the spec's other
+# answer (200 + Updating). The first pass lists those tests (emulator/lro_census.py, tests/conftest.py).
+LRO_TESTS := .pytest-lro-tests
 test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(CHECKOV_VENV)/bin/checkov --directory infra --skip-download --compact --quiet
-	$(PY) -m pytest
-	WARDEN_TEST_LRO_SHAPE=updating $(PY) -m pytest tests/emulator tests/arm tests/entry tests/integration
+	rm -f $(LRO_TESTS)
+	WARDEN_TEST_LRO_RECORD=$(LRO_TESTS) $(PY) -m pytest
+	WARDEN_TEST_LRO_SHAPE=updating WARDEN_TEST_LRO_ONLY=$(LRO_TESTS) $(PY) -m pytest
 
 lint: deps
 	$(VENV)/bin/ruff check .

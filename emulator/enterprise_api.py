@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import errors, hostile
+from . import errors, hostile, lro_census
 from .calls import Call, Reply, WriteEvent
 from .diagnostics_api import DiagnosticsApi
 from .enterprise_state import ClusterState, DatabaseState, EnterpriseOperation, EnterpriseStore
@@ -131,6 +131,7 @@ class EnterpriseApi:
     def _lro(self, call: Call, state: ClusterState, op: EnterpriseOperation, body: dict[str, Any],
              operation_name: str, *, location: str) -> Reply:
         event = WriteEvent(call.path, operation_name, delete=False)
+        lro_census.note_shaped_answer()
         if self.lro_shape == "updating":
             return Reply(200, body, event=event)
         status = (f"{call.base_url}/subscriptions/{state.subscription_id}/providers/Microsoft.Cache/locations/"

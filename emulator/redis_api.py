@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import errors, hostile
+from . import errors, hostile, lro_census
 from .calls import Call, Reply, WriteEvent
 from .errors import ArmHttpError
 from .handling import bodies_in_scope, injected_error, name_connections, page, require_scope, retry_after
@@ -121,6 +121,7 @@ class RedisApi:
             op = self.store.begin_operation(state, apply=lambda cache: _merge(cache.body, update))
             body = copy.deepcopy(state.body)  # old values, provisioningState Updating
             event = WriteEvent(call.path, "Microsoft.Cache/redis/write", delete=False)
+            lro_census.note_shaped_answer()
             if self.lro_shape == "updating":
                 return Reply(200, body, event=event)
             url = self._operation_url(call, state.subscription_id, op)

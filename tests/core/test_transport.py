@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from azure.core import PipelineClient
+from azure.core.exceptions import IncompleteReadError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 
 from remediators.arm.pipeline import ArmSession
-from remediators.transport import StartupEnvTransport, ca_bundle
+from remediators.transport import DirectSession, StartupEnvTransport, ca_bundle
 
 
 class _Recorder(ThreadingHTTPServer):
@@ -127,3 +129,89 @@ def test_every_arm_client_gets_such_a_transport() -> None:
     session = ArmSession("https://management.azure.com", credential=None)  # type: ignore[arg-type]
     assert isinstance(session.client_kwargs()["transport"], StartupEnvTransport)
     assert session.client_kwargs()["transport"] is not session.client_kwargs()["transport"]  # one per client
+
+
+class _Tricky(BaseHTTPRequestHandler):
+    """/redirect answers 302 to another server, /cookie sets a cookie, /cut promises 100 bytes and sends 2,
+    anything else records the request's headers."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.seen.append(dict(self.headers))  # type: ignore[attr-defined]
+        if self.path == "/cut":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.send_response(302 if self.path == "/redirect" else 200)
+        if self.path == "/redirect":
+            self.send_header("Location", server.elsewhere)  # type: ignore[attr-defined]
+        if self.path == "/cookie":
+            self.send_header("Set-Cookie", "session=stolen; Path=/")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tricky(servers: tuple[_Recorder, _Recorder]) -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Tricky)
+    server.seen = []  # type: ignore[attr-defined]
+    server.elsewhere = servers[1].url + "/landed"  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _url(server: ThreadingHTTPServer, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+def test_a_redirect_is_handed_back_not_followed(tricky: ThreadingHTTPServer, servers: tuple[_Recorder, _Recorder],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transport never follows a Location: azure-core's RedirectPolicy and the ARM layer decide."""
+    _clear_proxy_env(monkeypatch)
+    transport = StartupEnvTransport()
+    response = transport.send(HttpRequest("GET", _url(tricky, "/redirect")))
+    assert response.status_code == 302 and response.headers["Location"].endswith("/landed")
+    assert servers[1].lines == []  # the other server was never reached
+    with pytest.raises(ValueError, match="never follows redirects"):
+        DirectSession().request("GET", _url(tricky, "/"), allow_redirects=True)
+
+
+def test_a_cookie_one_answer_sets_is_never_sent_back(tricky: ThreadingHTTPServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_proxy_env(monkeypatch)
+    transport = StartupEnvTransport()
+    assert transport.send(HttpRequest("GET", _url(tricky, "/cookie"))).status_code == 200
+    assert transport.send(HttpRequest("GET", _url(tricky, "/next"), headers={"x-ms-test": "1"})).status_code == 200
+    last = tricky.seen[-1]  # type: ignore[attr-defined]
+    assert "Cookie" not in last and last["x-ms-test"] == "1"
+    assert last["Accept-Encoding"] == "gzip, deflate"  # the session's default headers still go out
+
+
+def test_a_body_cut_short_is_the_same_error_as_with_azure_cores_own_session(tricky: ThreadingHTTPServer,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """azure-core's RetryPolicy retries IncompleteReadError: the lean session must raise what the stock one does."""
+    _clear_proxy_env(monkeypatch)
+    raised = []
+    for transport in (StartupEnvTransport(), RequestsTransport(use_env_settings=False)):
+        with pytest.raises(IncompleteReadError) as caught:
+            transport.send(HttpRequest("GET", _url(tricky, "/cut")))
+        raised.append(type(caught.value))
+    assert raised[0] is raised[1]
+
+
+def test_a_keyword_the_session_does_not_know_is_refused_not_dropped() -> None:
+    with pytest.raises(TypeError, match="json"):
+        DirectSession().request("GET", "http://127.0.0.1:9/", json={"a": 1})

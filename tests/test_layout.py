@@ -6,6 +6,7 @@ design."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -234,3 +235,19 @@ def test_every_rule_module_is_exercised_by_a_test() -> None:
         if not any(f"rules.{module}" in t or f'"{rule_id}"' in t or f"'{rule_id}'" in t for t in texts):
             untested.append(f"{module} ({rule_id})")
     assert untested == []
+
+
+def _named_in_module_table(readme: str) -> set[str]:
+    """The names in backticks in the README's module table (`arm/`, `settings`, ...)."""
+    start = readme.index("| module (`remediators/`) |")
+    rows = readme[start:].split("\n\n", 1)[0].splitlines()[2:]  # past the header and its rule
+    return {name.rstrip("/") for row in rows for name in re.findall(r"`([a-z_]+/?)`", row.split("|")[1])}
+
+
+def test_the_readme_module_table_names_every_package_and_module() -> None:
+    """A newcomer's map: every package and top-level module of remediators/ has its row in the README."""
+    root = ROOT / PACKAGE
+    present = {d.name for d in root.iterdir() if (d / "__init__.py").exists()}
+    present |= {p.stem for p in root.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    named = _named_in_module_table((ROOT / "README.md").read_text())
+    assert sorted(present - named) == [] and sorted(named - present) == []

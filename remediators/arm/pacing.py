@@ -20,7 +20,11 @@ of every `ArmSession` through `PacingPolicy`:
 The model starts only once ARM has sent a remaining count for the subscription: with no header there is
 nothing to pace by (and nothing is invented). Between answers it refills at ARM's documented rate times
 `rate_scale` (`WARDEN_ARM_RATE_SCALE`, 1 in Azure; a benchmark against a time-scaled emulator sets the
-emulator's scale).
+emulator's scale). The longest in-process wait is ARM time too: `MAX_WAIT_SECONDS` of Azure's refill (125
+reads) is `MAX_WAIT_SECONDS / rate_scale` seconds on a clock whose buckets refill `rate_scale` times as fast.
+Unscaled, a bench at scale 0.005 (a read token every 8 s) turned every paced read into a deferral that Azure
+would never see (issue 13: 501 of 10,000 caches ran out of the CLI's retry window, and their re-reads cost
+1,000 cache GETs); in Azure (scale 1) nothing changes.
 
 Header values come from a hostile boundary. A remaining count must be 1 to 9 digits; a Retry-After must be
 delta-seconds (digits, a decimal fraction tolerated as azure-core does) or an HTTP-date; anything else (a
@@ -200,12 +204,13 @@ class PacingStats:
 class Budgets:
     """Every (endpoint, principal, subscription) budget of this process. Thread-safe."""
 
-    def __init__(self, *, rate_scale: float = 1.0, max_wait: float = MAX_WAIT_SECONDS,
+    def __init__(self, *, rate_scale: float = 1.0, max_wait: float | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        """`max_wait` defaults to `MAX_WAIT_SECONDS` of ARM's time, i.e. divided by `rate_scale`."""
         if not (math.isfinite(rate_scale) and rate_scale > 0):
             raise ValueError("Budgets.rate_scale must be a positive number")
         self.rate_scale = rate_scale
-        self.max_wait = max_wait
+        self.max_wait = MAX_WAIT_SECONDS / rate_scale if max_wait is None else max_wait
         self.clock = clock
         self.sleep = sleep
         self._lock = threading.Lock()

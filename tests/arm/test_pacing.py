@@ -117,6 +117,29 @@ def test_a_429_pauses_its_subscription_and_not_another() -> None:
     assert budgets.paused_for(KEY_A) == 0.0
 
 
+def test_the_longest_wait_is_arms_time_so_a_time_scaled_clock_decides_as_azure_does() -> None:
+    """At rate_scale 0.01 every ARM duration is 100 times longer on the clock; the in-process wait must be
+    too, or a bench turns waits Azure would sit out (a read token every 4 s) into deferrals (issue 13)."""
+    clock, scaled_clock = FakeTime(), FakeTime()
+    azure = _budgets(clock)
+    scaled = _budgets(scaled_clock, rate_scale=0.01)
+    assert (azure.max_wait, scaled.max_wait) == (5.0, 500.0)
+    assert _budgets(clock, rate_scale=0.01, max_wait=5.0).max_wait == 5.0  # an explicit wait is kept as given
+    # 4 s of ARM's time: both wait it out in-process.
+    azure.observe(KEY_A, "reads", 429, {"Retry-After": "4"})
+    scaled.observe(KEY_B, "reads", 429, {"Retry-After": "400"})
+    azure.acquire(KEY_A, "reads")
+    scaled.acquire(KEY_B, "reads")
+    assert (clock.slept, scaled_clock.slept) == ([4.0], [400.0])
+    # 8 s of ARM's time: both refuse without sending, and the cache is deferred.
+    azure.observe(KEY_A, "reads", 429, {"Retry-After": "8"})
+    scaled.observe(KEY_B, "reads", 429, {"Retry-After": "800"})
+    for budgets, key in ((azure, KEY_A), (scaled, KEY_B)):
+        with pytest.raises(SubscriptionPaused):
+            budgets.acquire(key, "reads")
+    assert (clock.slept, scaled_clock.slept) == ([4.0], [400.0])
+
+
 def test_a_pause_longer_than_the_wait_allowed_refuses_without_sending() -> None:
     clock = FakeTime()
     budgets = _budgets(clock, max_wait=5.0)

@@ -2,8 +2,14 @@
 
 Events reach it through `engine.intake`; scans, the work queue and the CLI hand it a `WorkItem` directly.
 
-The event that led here is only a hint. Every decision is made on state read from ARM under the per-cache
-lease, so duplicates, reordering, replays, concurrent workers and forged events cannot make it do harm.
+The event that led here is only a hint. Every write is decided on state read from ARM under the per-cache
+lease, so duplicates, reordering, replays, concurrent workers and forged events cannot make it do harm. The
+lease is taken only when a write is planned (issue 13: a compliant event cost two blob calls for it): a
+reconcile reads the cache's row, reads ARM and evaluates without it; if the plan writes, it takes the lease
+and reads the row again, and goes on from what it read only if the row's etag is unchanged. Every write of
+ours changes the row first (`open_intent`), so an unchanged etag means no write of ours ran since that read;
+a changed one (or an open intent or pending fix on the row) means a full pass under the lease. Without the
+lease, the last-seen write is conditional on the etag read (a conflict re-reads and applies it again).
 Every way out of `reconcile` leaves an audit record: remediated, deferred (re-enqueued), blocked, gone,
 skipped (dry-run/exempt) or manual.
 """
@@ -43,7 +49,7 @@ from ..planning.planner import plan
 from ..planning.safety import UnsafePlan, check_plan_safety
 from ..resource_ids import CacheKind, ResourceId
 from ..state.limits import SafetyGuard
-from ..state.store import CacheLease, LeaseLost, StateStore
+from ..state.store import CacheLease, CacheRow, LeaseLost, StateStore
 from ..workitem import WorkItem
 
 log = logging.getLogger("redis_warden.engine")
@@ -53,6 +59,7 @@ EVALUATED_KINDS = frozenset({CacheKind.REDIS, CacheKind.REDIS_ENTERPRISE})
 MAX_VISIBILITY_SECONDS = 7 * 86400 - 1  # a queue message's longest visibility delay
 MAX_PASSES = 3  # re-read and re-plan when ARM's state moved under us (stale firewall list)
 _REPLAN = object()
+_NEEDS_LEASE = object()  # a pass without the lease found a write to make
 
 
 class Outcome(StrEnum):
@@ -152,6 +159,8 @@ class _Run:
     recorded: bool = False  # findings of this reconcile are on the audit trail (done once, first real pass)
     relisted: bool = False  # the last pass judged a listed body and asked for a GET (not counted in MAX_PASSES)
     key_expiry: SampleOutcome | None = None  # one data-plane sample per reconcile, reused by later passes
+    row: CacheRow | None = None  # the cache's row as read without the lease (its etag guards the last-seen write)
+    reuse: bool = False  # the next pass judges `snapshot` again: read unleased, and no write of ours since
 
 
 class Engine:
@@ -191,9 +200,10 @@ class Engine:
     # ------------------------------------------------------------------------------------------ reconcile
 
     def reconcile(self, item: WorkItem, *, event_id: str | None = None) -> ReconcileResult:
-        """`event_id`: the delivery this reconcile answers (intake only). Under the lease it is checked
-        against the cache's handled events (a redelivery: IGNORED with detail DUPLICATE) and, unless the
-        item is a dry run, marked handled in the same write as the last-seen snapshot."""
+        """`event_id`: the delivery this reconcile answers (intake only). It is checked against the cache's
+        handled events (a redelivery: IGNORED with detail DUPLICATE), on the row read first and again under
+        the lease before any write, and, unless the item is a dry run, marked handled in the same write as the
+        last-seen snapshot."""
         cache = item.cache
         if cache.subscription_id not in self.subscriptions:
             self.audit.record("ignored-event", cache_id=cache.arm_id, trigger=_trigger(item),
@@ -203,42 +213,58 @@ class Engine:
             self.audit.record("not-evaluated", cache_id=cache.arm_id, trigger=_trigger(item),
                               detail=f"{cache.kind} is not evaluated by this version")
             return ReconcileResult(Outcome.NOT_EVALUATED, cache)
-        lease = self.state.try_lease(cache)
-        if lease is None:
-            if event_id is not None and self.state.event_seen(event_id, cache):  # handled, then re-queued by us
-                return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
-            return self._defer(_Run(item), "lease held by another worker", retry_after=None)
         correlation = str(uuid.uuid4())
-        with lease, arm_correlation(correlation):
+        with arm_correlation(correlation):
             row = self.state.cache_row(cache)  # one read: last seen, open intent, pending fix, handled events
             if event_id is not None and row.handled(event_id):
                 return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
             run = _Run(item, last_seen=row.last_seen, pending=row.pending, correlation_id=correlation,
-                       event_id=None if item.dry_run else event_id)
-            self.safety.resume(cache, _trigger(item), row.intent)  # a write left open by a worker that died
+                       event_id=None if item.dry_run else event_id, row=row)
+            if row.intent is None and row.pending is None:  # nothing of ours open: read and judge unleased
+                result = self._pass(run, None, first=True)
+                if isinstance(result, ReconcileResult):
+                    return result  # anything but a write to make (`_NEEDS_LEASE`) ends here
+        lease = self.state.try_lease(cache)
+        if lease is None:
+            return self._defer(run, "lease held by another worker", retry_after=None)
+        with lease, arm_correlation(correlation):
+            fresh = self.state.cache_row(cache)  # under the lease: what the writes are decided on
+            if event_id is not None and fresh.handled(event_id):
+                return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
+            if fresh.etag != row.etag or run.snapshot is None:
+                run = _Run(item, last_seen=fresh.last_seen, pending=fresh.pending, correlation_id=correlation,
+                           event_id=None if item.dry_run else event_id, recorded=run.recorded)
+            else:
+                run.reuse = True  # no write of ours since the unleased read: its snapshot stands
+            self.safety.resume(cache, _trigger(item), fresh.intent)  # a write left open by a worker that died
             passes = 0
             while passes < MAX_PASSES:
                 result = self._pass(run, lease, first=not run.recorded)
-                if result is not None:
+                if isinstance(result, ReconcileResult):
                     return result
                 if not run.relisted:
                     passes += 1
                 run.relisted = False
             return self._defer(run, "cache state kept changing while remediating", retry_after=None)
 
-    def _pass(self, run: _Run, lease: CacheLease, *, first: bool) -> ReconcileResult | None:
-        """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us). A pass on a
+    def _pass(self, run: _Run, lease: CacheLease | None, *, first: bool) -> ReconcileResult | object | None:
+        """One read-evaluate-plan-apply pass; None asks for another pass (state moved under us). Without the
+        `lease` (None) a pass that would write returns `_NEEDS_LEASE` before recording anything (the caller
+        takes the lease; `run.reuse` then judges the same snapshot instead of reading again). A pass on a
         scan's listed body (`CacheSnapshot.from_listing`) only confirms compliance: when it would write, or a
         write of ours is pending, the pass is dropped unrecorded and the next one GETs the cache under the
         lease (keeping the child lists this pass read)."""
         cache = run.item.cache
         needs, skipped = snapshot_inputs(self.baseline, cache, scan=is_scan(run.item))
-        carried = _carried_over(run, needs)
-        try:
-            read = self.gateway.read(cache, needs - carried.keys(), scan_id=_scan_id(run.item))
-            snapshot = replace(read, skipped_inputs=skipped, **carried)
-        except ArmError as exc:
-            return self._arm_failure(run, exc, step=None)
+        if run.reuse and run.snapshot is not None:
+            snapshot, run.reuse = run.snapshot, False
+        else:
+            carried = _carried_over(run, needs)
+            try:
+                read = self.gateway.read(cache, needs - carried.keys(), scan_id=_scan_id(run.item))
+                snapshot = replace(read, skipped_inputs=skipped, **carried)
+            except ArmError as exc:
+                return self._arm_failure(run, exc, step=None)
         if "key_expiry" in needs and self.key_sampler is not None:
             if run.key_expiry is None:
                 run.key_expiry = self.key_sampler.sample(snapshot, self.baseline.parameters(cache, "key-expiry"))
@@ -247,6 +273,9 @@ class Engine:
         if (snapshot.provisioning_state or "").lower() != "succeeded":
             return self._defer(run, f"cache is {snapshot.provisioning_state or 'not ready'}", retry_after=None)
         findings = self.baseline.evaluate(snapshot, now=self.clock())
+        if lease is None and self._would_write(run, findings):
+            run.confirming = True  # a listed body is then read again under the lease, its child lists carried
+            return _NEEDS_LEASE
         if first:
             if snapshot.from_listing and (run.pending or self._would_write(run, findings)):
                 run.confirming = run.relisted = True  # carry the child lists, GET the body
@@ -291,6 +320,8 @@ class Engine:
                                       dry_run_source=", ".join(sources), detail=_describe(step), **part)
             self._save_seen(run, findings)
             return ReconcileResult(Outcome.DRY_RUN, cache, findings, event_marked=run.event_marked)
+        if lease is None:
+            return _NEEDS_LEASE  # a write `_would_write` did not foresee: decided again under the lease
         for step in writes:
             if _step_rules(step) in run.blocked:
                 continue
@@ -513,7 +544,7 @@ class Engine:
         """The last-seen snapshot, with the reconcile's event marked handled in the same write."""
         self.state.save_seen(
             run.item.cache, {f.rule: {"compliant": f.compliant, "value": _jsonable(f.before)} for f in findings},
-            handled_event=run.event_id,
+            handled_event=run.event_id, read=run.row,
         )
         run.event_marked = run.event_id is not None
 

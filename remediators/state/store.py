@@ -4,7 +4,8 @@ Leases make "one reconcile per cache at a time" hold across function instances a
 exclusive, expires on its own if a worker dies (so a crash cannot wedge a cache), and needs no extra service.
 The table keeps what must survive a process: per cache, one row (`CacheRow`) with the events already
 handled (dedup), the last-seen snapshot (drift attribution), an open intent and a pending fix, so an event
-costs one read and one write of the table under the lease (issue 13: it was four reads and two writes);
+costs one read and one write of the table (issue 13: it was four reads and two writes), and no lease unless
+it writes to ARM (engine.reconcile: the row's etag tells whether a write of ours ran since it was read);
 the fleet-wide breaker and per-rule flap counters; and scan progress. Each scan's progress is one row per
 cache, so workers finishing caches concurrently never contend on a single counter row.
 """
@@ -296,13 +297,15 @@ class StateStore:
         return CacheRow(last_seen=found.get("snapshot"), intent=found.get("intent"), pending=found.get("pending"),
                         etag=None)
 
-    def _change_cache_row(self, cache: ResourceId, change: Callable[[CacheRow], CacheRow]) -> None:
+    def _change_cache_row(self, cache: ResourceId, change: Callable[[CacheRow], CacheRow],
+                          read: CacheRow | None = None) -> None:
         """Write `change(row)` with etag concurrency: one call while this process holds the lease (the row it
-        read is kept until release), a GET first otherwise. Writers outside the lease (an event marked after
-        a deferral) lose no one's change: a 412 or 409 re-reads and applies `change` again."""
+        read is kept until release) or when the caller passes the row it `read`, a GET first otherwise.
+        Writers outside the lease (an event marked after a deferral, a reconcile that wrote nothing to ARM)
+        lose no one's change: a 412 or 409 re-reads and applies `change` again."""
         key = _row_key(cache.key)
         with self._rows_lock:
-            row = self._rows.get(key)
+            row = self._rows.get(key) or read
         for _ in range(_SWAP_ATTEMPTS):
             if row is None:
                 row = self._read_cache_row(key)
@@ -363,8 +366,10 @@ class StateStore:
     def last_seen(self, cache: ResourceId) -> Mapping[str, Any] | None:
         return self.cache_row(cache).last_seen
 
-    def save_seen(self, cache: ResourceId, view: Mapping[str, Any], *, handled_event: str | None = None) -> None:
-        """The last-seen snapshot, and the event this reconcile handled (if any) marked in the same write."""
+    def save_seen(self, cache: ResourceId, view: Mapping[str, Any], *, handled_event: str | None = None,
+                  read: CacheRow | None = None) -> None:
+        """The last-seen snapshot, and the event this reconcile handled (if any) marked in the same write;
+        `read`: the row as the caller read it without the lease, so the write is one call (If-Match its etag)."""
         body = json.dumps(view, sort_keys=True, separators=(",", ":"))
         seen: Mapping[str, Any] = {"truncated": True} if len(body) > _MAX_SNAPSHOT_CHARS else json.loads(body)
 
@@ -372,7 +377,7 @@ class StateStore:
             new = replace(row, last_seen=seen)
             return new.with_event(handled_event) if handled_event else new
 
-        self._change_cache_row(cache, change)
+        self._change_cache_row(cache, change, read)
 
     # ------------------------------------------------------------------------------------------ counters
 

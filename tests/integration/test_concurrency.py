@@ -50,6 +50,7 @@ OFFICE = ("office", "81.2.69.0", "81.2.69.255")
 ALLOW_ALL = ("allow_all", "0.0.0.0", "255.255.255.255")
 QUEUES = ("warden-events", "warden-work")
 POISON = ("warden-events-poison", "warden-work-poison")
+WRITES = ("PUT", "PATCH", "DELETE")
 HELD = "mixed-cache"  # the test holds this cache's lease itself while the workers start
 
 
@@ -145,13 +146,46 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
+def _writes_decided_on_fresh_reads(calls: Sequence[Mapping[str, Any]]) -> int:
+    """Per cache, per reconcile (correlation id): its writes never interleave with another reconcile's, and
+    the last read it made before each write began after every earlier write of another reconcile was
+    answered, so no write is decided on a view older than one of our writes. Returns the writes checked."""
+    per_cache: dict[str, list[Mapping[str, Any]]] = {}
+    for call in calls:
+        key = cache_key(call["path"])
+        if key is not None:
+            per_cache.setdefault(key, []).append(call)
+    checked = 0
+    for key, cache_calls in per_cache.items():
+        writes = [c for c in cache_calls if c["method"] in WRITES]  # a POST we send is a query (policy states)
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for w in writes:
+            start, end = datetime.fromisoformat(w["time"]), datetime.fromisoformat(w["end"])
+            old = spans.get(w["correlation_id"], (start, end))
+            spans[w["correlation_id"]] = (min(old[0], start), max(old[1], end))
+        ordered = sorted(spans.items(), key=lambda kv: kv[1][0])
+        for (corr_a, (_, end_a)), (corr_b, (start_b, _)) in zip(ordered, ordered[1:], strict=False):
+            assert end_a < start_b, f"{key}: writes of reconcile {corr_b} began before those of {corr_a} ended"
+        for w in writes:
+            began = datetime.fromisoformat(w["time"])
+            reads = [datetime.fromisoformat(c["time"]) for c in cache_calls if c["method"] == "GET"
+                     and c["correlation_id"] == w["correlation_id"] and datetime.fromisoformat(c["end"]) <= began]
+            assert reads, f"{key}: {w['method']} {w['path']} was not preceded by a read of its own reconcile"
+            others = [datetime.fromisoformat(o["end"]) for o in writes
+                      if o["correlation_id"] != w["correlation_id"] and datetime.fromisoformat(o["end"]) <= began]
+            assert all(end < max(reads) for end in others), (
+                f"{key}: {w['method']} {w['path']} was decided on a read older than another reconcile's write")
+            checked += 1
+    return checked
+
+
 def _lease_deferrals(audit_files: Sequence[Path], cache_name: str) -> int:
     return sum(1 for f in audit_files for r in read_jsonl(f)
                if r["kind"] == "deferred" and "lease held" in r.get("detail", "")
                and r.get("cache_id", "").lower().endswith("/" + cache_name))
 
 
-def test_two_workers_and_a_cli_scan_never_reconcile_one_cache_at_once(tmp_path: Path) -> None:
+def test_two_workers_and_a_cli_scan_never_write_one_cache_at_once_nor_from_a_stale_read(tmp_path: Path) -> None:
     fleet = _fleet()
     allowed = AddressSet.from_ranges(ALLOWED)
     with ExitStack() as stack:
@@ -199,16 +233,17 @@ def test_two_workers_and_a_cli_scan_never_reconcile_one_cache_at_once(tmp_path: 
         ours = [c for c in calls if (c["caller"] or {}).get("appid") == WARDEN_CLIENT_ID]
         windows = reconcile_windows(ours)
 
-        # The lease: reconciles of one cache never overlap, across both workers and the CLI.
-        for key, spans in windows.items():
-            for (_, end_a, corr_a), (start_b, _, corr_b) in zip(spans, spans[1:], strict=False):
-                assert end_a < start_b, f"{key}: reconcile {corr_b} started before {corr_a} ended"
-        # Every cache was reconciled by each of the three scans (and more): the check above had work to do.
+        # The lease, across both workers and the CLI: the writes of two reconciles of one cache never
+        # interleave, and each write is decided on a read made after every earlier write of ours. Reads
+        # may overlap: a reconcile reads and judges without the lease and takes it only to write.
+        assert _writes_decided_on_fresh_reads(ours) > 0
+        # Every cache was reconciled by each of the three scans (and more): the checks had work to do.
         assert all(len(windows[entry["id"].lower()]) >= 3 for entry in fleet), {
             k: len(v) for k, v in windows.items()}
-        # Nobody touched the held cache while this process held its lease.
+        # Nobody wrote to the held cache while this process held its lease; it was read (and found drifted).
         held_calls = [c for c in ours if cache_key(c["path"]) == held_cache.key]
-        assert held_calls and all(datetime.fromisoformat(c["time"]) >= released_at for c in held_calls)
+        assert [c for c in held_calls if datetime.fromisoformat(c["time"]) < released_at]
+        assert all(datetime.fromisoformat(c["time"]) >= released_at for c in held_calls if c["method"] in WRITES)
 
         _assert_firewall_never_emptied(fleet, calls)
 

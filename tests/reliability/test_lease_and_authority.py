@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.mgmt.redis.models import RedisUpdateParameters
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 
 from devhost.azurite import Azurite
+from emulator.principals import WARDEN_CLIENT_ID
 from emulator.testing import sample_cache
 from remediators.entry.runtime import get_runtime
 from remediators.resource_ids import parse_cache_id
@@ -82,16 +84,17 @@ def test_the_lease_is_renewed_while_a_slow_reconcile_runs(store: StateStore, mon
 
 
 def test_a_lost_lease_stops_the_write_it_would_have_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between the read and the PATCH the lease lapses and a second worker takes it: no PATCH is sent."""
+    """Between taking the lease (for the write the read found) and the PATCH, the lease lapses and a second
+    worker takes it: no PATCH is sent."""
     fleet = [sample_cache("lease-cache", properties={"enableNonSslPort": True}, firewall_rules=[OFFICE])]
     with running_stack(tmp_path, fleet) as stack:
         rt = get_runtime()
-        real_read = rt.gateway.read
+        real_try_lease = rt.state.try_lease
         second: dict[str, BlobLeaseClient] = {}
 
-        def read_then_lose_the_lease(cache: Any, needs: Any = frozenset({"firewall_rules"}), **kw: Any) -> Any:
-            snapshot = real_read(cache, needs, **kw)
-            if not second:
+        def lease_then_lose_it(cache: Any) -> Any:
+            held = real_try_lease(cache)
+            if held is not None and not second:
                 blobs = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
                 blob = blobs.get_container_client(LEASE_CONTAINER).get_blob_client(
                     hashlib.sha256(cache.key.encode()).hexdigest())
@@ -99,9 +102,9 @@ def test_a_lost_lease_stops_the_write_it_would_have_made(tmp_path: Path, monkeyp
                 taker = BlobLeaseClient(blob)
                 taker.acquire(lease_duration=60)  # the second worker
                 second["lease"] = taker
-            return snapshot
+            return held
 
-        monkeypatch.setattr(rt.gateway, "read", read_then_lose_the_lease)
+        monkeypatch.setattr(rt.state, "try_lease", lease_then_lose_it)
         _send(stack, _item(fleet[0]["id"], reason="scan"))
         lost = _wait(stack, lambda r: r["kind"] == "deferred" and "lease lost" in r.get("detail", ""))
         patches = [r for r in stack.arm.requests() if r["method"] == "PATCH"]
@@ -109,9 +112,79 @@ def test_a_lost_lease_stops_the_write_it_would_have_made(tmp_path: Path, monkeyp
         assert not [r for r in stack.records() if r["kind"] == "remediation-started"]
         assert lost[0]["cache_id"] == fleet[0]["id"]
         second["lease"].release()
-        monkeypatch.setattr(rt.gateway, "read", real_read)
+        monkeypatch.setattr(rt.state, "try_lease", real_try_lease)
         stack.settle(90)
         assert stack.cache("lease-cache")["properties"]["enableNonSslPort"] is False
+
+
+def _warden_calls(stack: Stack, method: str) -> list[dict[str, Any]]:
+    return [c for c in stack.arm.requests() if c["method"] == method and "/redis/lease-cache" in c["path"].lower()
+            and (c["caller"] or {}).get("appid") == WARDEN_CLIENT_ID]
+
+
+def test_a_compliant_cache_is_judged_without_its_lease(tmp_path: Path) -> None:
+    """Issue 13: a reconcile that writes nothing to ARM takes no lease (two blob calls saved per event): the
+    cache's lease blob is never even created, and the event is marked handled on its row."""
+    fleet = [sample_cache("lease-cache", firewall_rules=[OFFICE])]
+    with running_stack(tmp_path, fleet) as stack:
+        _send(stack, _item(fleet[0]["id"], reason="scan"))
+        _wait(stack, lambda r: r["kind"] == "evaluated" and r.get("cache_id") == fleet[0]["id"])
+        stack.settle(60)
+        container = BlobServiceClient.from_connection_string(stack.azurite.connection_string) \
+            .get_container_client(LEASE_CONTAINER)
+        key = hashlib.sha256(parse_cache_id(fleet[0]["id"]).key.encode()).hexdigest()
+        assert key not in {b.name for b in container.list_blobs()}
+        assert _warden_calls(stack, "PATCH") == []
+
+
+def test_a_drift_read_without_the_lease_is_written_from_that_read_when_no_write_of_ours_ran_since(
+        tmp_path: Path) -> None:
+    """The lease is taken only for the write; its row's etag is unchanged, so the read stands: one cache GET
+    before the PATCH, none wasted (issue 13)."""
+    fleet = [sample_cache("lease-cache", properties={"enableNonSslPort": True}, firewall_rules=[OFFICE])]
+    with running_stack(tmp_path, fleet) as stack:
+        _send(stack, _item(fleet[0]["id"], reason="scan"))
+        _wait(stack, lambda r: r["kind"] == "remediated")
+        stack.settle(60)
+        first_patch = min(c["time"] for c in _warden_calls(stack, "PATCH"))
+        gets = [c for c in _warden_calls(stack, "GET") if c["path"].lower().endswith("/redis/lease-cache")]
+        assert len([c for c in gets if c["time"] < first_patch]) == 1
+        assert stack.cache("lease-cache")["properties"]["enableNonSslPort"] is False
+
+
+def test_a_write_of_another_worker_between_the_unleased_read_and_the_lease_forces_a_fresh_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack on the etag check: after our read found the drift and before we take the lease, another worker
+    takes the lease, fixes the cache and records it on the row (open and close its intent). Our snapshot is
+    now stale; writing from it would PATCH a cache that no longer needs it (and, in general, act on a view
+    older than a write of ours). The changed etag makes the reconcile read again under the lease: no PATCH."""
+    fleet = [sample_cache("lease-cache", properties={"enableNonSslPort": True}, firewall_rules=[OFFICE])]
+    with running_stack(tmp_path, fleet) as stack:
+        rt = get_runtime()
+        real_read = rt.gateway.read
+        other = StateStore(StorageClients(StorageSettings(connection_string=stack.azurite.connection_string)))
+        reads: list[str] = []
+
+        def read_then_another_worker_fixes_it(cache: Any, needs: Any = frozenset(), **kw: Any) -> Any:
+            snapshot = real_read(cache, needs, **kw)
+            reads.append(cache.name)
+            if len(reads) == 1:
+                lease = other.try_lease(cache)
+                assert lease is not None
+                with lease:
+                    other.open_intent(cache, {"rules": ["non-ssl-port"], "step": "patch", "arm_correlation_id": "x"})
+                    stack.jane().redis.begin_update("rg-payments", "lease-cache",
+                                                    RedisUpdateParameters(enable_non_ssl_port=False)).result()
+                    other.clear_intent(cache)
+            return snapshot
+
+        monkeypatch.setattr(rt.gateway, "read", read_then_another_worker_fixes_it)
+        _send(stack, _item(fleet[0]["id"], reason="scan"))
+        _wait(stack, lambda r: r["kind"] == "evaluated" and r.get("cache_id") == fleet[0]["id"])
+        stack.settle(60)
+        assert _warden_calls(stack, "PATCH") == [], "a PATCH was decided on a read older than another write"
+        assert len(reads) >= 2, "the reconcile did not read the cache again under the lease"
+        assert not [r for r in stack.records() if r["kind"] == "remediation-started"]
 
 
 def test_the_lro_wait_is_bounded_below_the_lease() -> None:

@@ -56,6 +56,33 @@ def test_a_reconcile_s_state_is_one_read_and_one_write_under_its_lease(
     assert store.event_seen("evt-1", c)
 
 
+def test_a_reconcile_that_writes_nothing_to_arm_is_one_read_and_one_write_of_its_row_without_a_lease(
+        store: StateStore, storage_calls: list[str]) -> None:
+    """Issue 13: a compliant event takes no lease; its last-seen write is If-Match the etag it read."""
+    c = cache(f"u{uuid.uuid4().hex[:8]}")
+    store.save_seen(c, {"tls": {"compliant": True, "value": "1.2"}})
+    storage_calls.clear()
+    row = store.cache_row(c)
+    store.save_seen(c, {"tls": {"compliant": True, "value": "1.3"}}, handled_event="evt-u", read=row)
+    assert [call.split()[0] for call in storage_calls] == ["GET", "PUT"], storage_calls
+    assert store.event_seen("evt-u", c) and store.last_seen(c) == {"tls": {"compliant": True, "value": "1.3"}}
+
+
+def test_a_write_from_a_row_read_without_the_lease_loses_nothing_written_since(
+        store: StateStore, azurite: Azurite) -> None:
+    """Another worker opened an intent on the row after this one read it: the conditional write fails its
+    etag check, re-reads and keeps the intent (and both events)."""
+    c = cache(f"x{uuid.uuid4().hex[:8]}")
+    elsewhere = StateStore(StorageClients(StorageSettings(connection_string=azurite.connection_string)))
+    store.save_seen(c, {"tls": {"compliant": True, "value": "1.2"}}, handled_event="evt-a")
+    row = store.cache_row(c)
+    elsewhere.open_intent(c, {"rules": ["non-ssl-port"], "step": "PATCH"})
+    store.save_seen(c, {"tls": {"compliant": True, "value": "1.2"}}, handled_event="evt-b", read=row)
+    after = store.cache_row(c)
+    assert after.intent == {"rules": ["non-ssl-port"], "step": "PATCH"}
+    assert after.handled("evt-a") and after.handled("evt-b")
+
+
 def test_writes_under_the_lease_need_no_re_read(store: StateStore, storage_calls: list[str]) -> None:
     """A drifted cache: intent opened and closed around a write, then the snapshot: each one call."""
     c = cache(f"w{uuid.uuid4().hex[:8]}")

@@ -14,7 +14,7 @@ a rule for another resource type is `not_applicable` too.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -84,9 +84,12 @@ class Baseline:
         return sorted((s for s in self.parsed.scopes if s.scope.contains(cache)), key=lambda s: s.scope.depth)
 
     def parameters(self, cache: ResourceId, rule_id: str) -> Mapping[str, Any]:
+        return self._parameters(self._chain(cache), rule_id)
+
+    def _parameters(self, chain: Sequence[ScopeSetting], rule_id: str) -> Mapping[str, Any]:
         merged: dict[str, Any] = dict(self.parameter_defaults.get(rule_id, {}))
         merged.update(self.parsed.rules[rule_id].parameters)
-        for scope in self._chain(cache):
+        for scope in chain:
             merged.update(scope.parameters.get(rule_id, {}))
         return MappingProxyType(merged)
 
@@ -96,24 +99,23 @@ class Baseline:
         return None if value is None else tuple(value)
 
     def opt_in(self, cache: ResourceId) -> frozenset[str]:
-        for scope in reversed(self._chain(cache)):
-            if scope.opt_in is not None:
-                return scope.opt_in
-        return frozenset()
+        return _opt_in(self._chain(cache))
 
     def maintenance_windows(self, cache: ResourceId) -> tuple[MaintenanceWindow, ...]:
-        for scope in reversed(self._chain(cache)):
-            if scope.windows is not None:
-                return scope.windows
-        return ()
+        return _windows(self._chain(cache))
 
     def context(self, cache: ResourceId, rule_id: str, now: datetime) -> RuleContext:
         _require_aware(now)
+        return self._context(self._chain(cache), rule_id, now)
+
+    def _context(self, chain: Sequence[ScopeSetting], rule_id: str, now: datetime) -> RuleContext:
+        """One rule's context from the cache's scope chain, which `evaluate` works out once for all rules
+        (it was three times per rule: about 4% of a compliant event's CPU, issue 13)."""
         return RuleContext(
-            params=self.parameters(cache, rule_id),
+            params=self._parameters(chain, rule_id),
             now=now,
-            opted_in=rule_id in self.opt_in(cache),
-            in_maintenance_window=any(w.contains(now) for w in self.maintenance_windows(cache)),
+            opted_in=rule_id in _opt_in(chain),
+            in_maintenance_window=any(w.contains(now) for w in _windows(chain)),
         )
 
     # ------------------------------------------------------------------------------------------ evaluation
@@ -138,6 +140,7 @@ class Baseline:
             if i not in by_id
         )
         findings = []
+        chain = self._chain(cache)
         for rule in self.rules:
             md = rule.metadata
             effect = self.effect(md.id)
@@ -146,7 +149,7 @@ class Baseline:
             elif cache.kind not in md.resource_types:
                 verdict = Verdict(Status.NOT_APPLICABLE, f"rule does not apply to {cache.kind}")
             else:
-                verdict = rule.evaluate(snapshot, self.context(cache, md.id, now))
+                verdict = rule.evaluate(snapshot, self._context(chain, md.id, now))
             findings.append(self._finding(md.id, md.severity, effect, verdict, cache, now, tag_ids, global_notes))
         return tuple(findings)
 
@@ -209,6 +212,21 @@ def exemption_tag_ids(tags: Mapping[str, Any]) -> tuple[str, ...]:
         if isinstance(key, str) and key.lower() == EXEMPTION_TAG and isinstance(value, str):
             out.extend(part.strip() for part in value.split(",") if part.strip())
     return tuple(dict.fromkeys(out))
+
+
+def _opt_in(chain: Sequence[ScopeSetting]) -> frozenset[str]:
+    """The most specific scope's opt-in list (the chain is least specific first)."""
+    for scope in reversed(chain):
+        if scope.opt_in is not None:
+            return scope.opt_in
+    return frozenset()
+
+
+def _windows(chain: Sequence[ScopeSetting]) -> tuple[MaintenanceWindow, ...]:
+    for scope in reversed(chain):
+        if scope.windows is not None:
+            return scope.windows
+    return ()
 
 
 def _require_aware(now: datetime) -> None:

@@ -3,7 +3,9 @@
 Events are handed to `remediators.entry.triggers.on_resource_event` in this process with a Runtime built on the
 emulator (own process, no latency) and Azurite, exactly as the queue trigger calls it. ARM calls are counted
 from the emulator's request log (the warden's identity only); CPU is this process's `time.process_time`.
-The first event is a warm-up (SDK clients, token, tables) and is not counted.
+The first event is a warm-up (SDK clients, token, tables) and is not counted. The audit trail is Azure's
+default, append blobs in Azurite (one append per record); `--audit file` takes the CLI's JSON-lines file
+instead (no HTTP per record), as this bench did before 2026-12-03.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _fleet(compliant: int, drifted: int, workspace: str) -> list[dict[str, Any]]
     return ok + bad
 
 
-def run(events_per_class: int, workdir: Path) -> dict[str, Any]:
+def run(events_per_class: int, workdir: Path, audit: str = "blob") -> dict[str, Any]:
     from remediators.entry.runtime import get_runtime
     from remediators.entry.triggers import on_resource_event
 
@@ -55,7 +57,8 @@ def run(events_per_class: int, workdir: Path) -> dict[str, Any]:
     drift_ids = [e["id"] for e in fleet if "bench-drift" in e["name"]]
     _, baseline = demo_fleet()
     with start_azurite(log_path=workdir / "azurite.log") as az, emulator_process(fleet, workdir) as arm, \
-            app_environment(app_settings(arm, az, workdir, baseline)):
+            app_environment(app_settings(arm, az, workdir, baseline,
+                                         **({} if audit == "file" else {"WARDEN_AUDIT_FILE": ""}))):
         rt = get_runtime()
 
         def handle(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -90,9 +93,14 @@ def _parse(cache_id: str) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.per_event", description=__doc__.split("\n")[0])
     p.add_argument("--events", type=int, default=20, help="events per class (default 20)")
+    p.add_argument("--audit", choices=("blob", "file"), default="blob",
+                   help="audit sink: append blobs as in Azure (default) or the CLI's file")
     args = p.parse_args(argv)
+    if args.events < 1:
+        p.error("--events must be at least 1")
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
-        results = run(args.events, Path(tmp))
+        results = run(args.events, Path(tmp), args.audit)
+    print(f"audit sink: {args.audit}")
     for name, figures in results.items():
         print(f"{name:10} {figures['arm_calls_per_event']:6} ARM calls/event  {figures['cpu_ms_per_event']:7} "
               f"CPU ms/event  {figures['wall_ms_per_event']:7} wall ms/event  {figures['calls_by_method']}")

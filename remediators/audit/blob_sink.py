@@ -21,7 +21,7 @@ import contextlib
 import json
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from .canonical import canonical_json
 from .naming import SegmentName
 from .schema import ChainHead
-from .sink import MAX_RECORD_BYTES, AuditSinkError, ChainConflict, MakeRecord
+from .sink import MAX_APPEND_BYTES, MAX_RECORD_BYTES, AuditSinkError, ChainConflict, MakeRecord
 
 DEFAULT_ROTATE_BLOCKS = 40_000  # append blobs take at most 50,000 blocks; one record is one block
 DEFAULT_MAX_SEGMENT_BYTES = 256 * 1024 * 1024  # keeps a day blob quick to download and verify
@@ -153,19 +153,43 @@ class BlobSink:
         return self._head
 
     def append(self, make: MakeRecord) -> tuple[dict[str, Any], ChainHead]:
+        return self.append_all([make])[0]
+
+    def append_all(self, makes: Sequence[MakeRecord]) -> list[tuple[dict[str, Any], ChainHead]]:
+        """One append block for records stored together (issue 13: a compliant event's four records were
+        four appends), split only where a block would pass `MAX_APPEND_BYTES` or the UTC day (the segment)
+        changes. Each block is appended like a single record: position condition, ambiguity read back."""
+        if not makes:
+            return []
         with self._lock:
             head = self._resume()
-            record = make(head)
-            if record["chain"] != self.writer_id:
-                raise AuditSinkError(f"record built for chain {record['chain']!r}, this writer is {self.writer_id!r}")
-            data = canonical_json(record) + b"\n"
-            if len(data) > MAX_RECORD_BYTES:
-                raise AuditSinkError(f"audit record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
-            segment = self._segment_for(record["time"][:10], len(data))
-            self._append(segment, data)
-            self._head = ChainHead(record["chain"], record["seq"], record["hash"], record["time"],
-                                   segment.name.blob_name)
-            return record, self._head
+            out: list[tuple[dict[str, Any], ChainHead]] = []
+            block: list[tuple[dict[str, Any], bytes]] = []
+            for make in makes:
+                record = make(head)
+                if record["chain"] != self.writer_id:
+                    raise AuditSinkError(f"record built for chain {record['chain']!r}, this writer is "
+                                         f"{self.writer_id!r}")
+                data = canonical_json(record) + b"\n"
+                if len(data) > MAX_RECORD_BYTES:
+                    raise AuditSinkError(f"audit record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
+                if block and (record["time"][:10] != block[0][0]["time"][:10]
+                              or sum(len(d) for _, d in block) + len(data) > MAX_APPEND_BYTES):
+                    out += self._append_block(block)
+                    block = []
+                block.append((record, data))
+                head = ChainHead(record["chain"], record["seq"], record["hash"], record["time"], "")
+            out += self._append_block(block)
+            return out
+
+    def _append_block(self, block: list[tuple[dict[str, Any], bytes]]) -> list[tuple[dict[str, Any], ChainHead]]:
+        """Records of one UTC day appended as one block; their heads name the segment it went to."""
+        data = b"".join(d for _, d in block)
+        segment = self._segment_for(block[0][0]["time"][:10], len(data))
+        self._append(segment, data)
+        stored = [(r, ChainHead(r["chain"], r["seq"], r["hash"], r["time"], segment.name.blob_name)) for r, _ in block]
+        self._head = stored[-1][1]  # at once: a later block that fails must not leave the chain behind this one
+        return stored
 
     def _segment_for(self, day: str, length: int) -> _Segment:
         current = self._segment

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -97,19 +97,31 @@ class FileSink:
         return chain, (_head(line, chain, self.path.name) if line is not None else None)
 
     def append(self, make: MakeRecord) -> tuple[dict[str, Any], ChainHead]:
+        return self.append_all([make])[0]
+
+    def append_all(self, makes: Sequence[MakeRecord]) -> list[tuple[dict[str, Any], ChainHead]]:
+        """Every record under one flock, in one write and one fsync."""
+        if not makes:
+            return []
         with self._locked() as fd:
             chain, head = self._chain_and_head(fd)
-            record = make(head)
-            if record["chain"] != chain:
-                raise AuditSinkError(f"record built for chain {record['chain']!r}, the file holds {chain!r}")
-            data = canonical_json(record) + b"\n"
-            if len(data) > MAX_RECORD_BYTES:
-                raise AuditSinkError(f"audit record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
+            out: list[tuple[dict[str, Any], ChainHead]] = []
+            data = b""
+            for make in makes:
+                record = make(head)
+                if record["chain"] != chain:
+                    raise AuditSinkError(f"record built for chain {record['chain']!r}, the file holds {chain!r}")
+                line = canonical_json(record) + b"\n"
+                if len(line) > MAX_RECORD_BYTES:
+                    raise AuditSinkError(f"audit record of {len(line)} bytes exceeds {MAX_RECORD_BYTES}")
+                data += line
+                head = ChainHead(record["chain"], record["seq"], record["hash"], record["time"], self.path.name)
+                out.append((record, head))
             written = os.write(fd, data)
             if written != len(data):
                 raise AuditSinkError(f"short write to {self.path}: {written} of {len(data)} bytes")
             os.fsync(fd)
-        return record, ChainHead(record["chain"], record["seq"], record["hash"], record["time"], self.path.name)
+        return out
 
     def chain_id(self) -> str:
         """The chain this file holds: fixed by its first record, so every later writer joins it."""

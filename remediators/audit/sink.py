@@ -1,14 +1,16 @@
-"""What the trail needs from a place that stores records: append one record to this writer's chain, name
-the head of every chain, store a checkpoint. File and blob sinks implement it."""
+"""What the trail needs from a place that stores records: append records to this writer's chain (several in
+one write when they are stored together), name the head of every chain, store a checkpoint. File and blob
+sinks implement it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .schema import ChainHead
 
 MAX_RECORD_BYTES = 1024 * 1024  # far below the 4 MiB append-block limit; a record is a few KiB
+MAX_APPEND_BYTES = 4 * 1024 * 1024  # Azure's append-block limit: records stored together split above it
 
 # Builds the next record from the current head (None for a new chain). Called under the sink's lock, so
 # seq and prev_hash always follow the head actually stored.
@@ -28,6 +30,12 @@ class Sink(Protocol):
     location: str  # human-readable: "file:/path" or "blob:<container>"
 
     def append(self, make: MakeRecord) -> tuple[dict[str, Any], ChainHead]: ...
+
+    def append_all(self, makes: Sequence[MakeRecord]) -> list[tuple[dict[str, Any], ChainHead]]:
+        """Build each record on the head the previous one leaves, and store them in one write where the
+        store allows it. A failure raises (the records of blocks already stored stay stored, in order): a
+        record is never built and silently dropped."""
+        ...
 
     def heads(self) -> list[ChainHead]: ...
 

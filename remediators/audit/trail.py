@@ -4,6 +4,10 @@
 stored: the engine writes intent before each ARM write and the outcome after it, so a crash in between
 leaves a `remediation-started` without its outcome, visibly. The lock makes one process's records a single
 linear chain even when the host runs several functions at once.
+
+`together()` gathers the records of a block that acts on nothing between them (the engine: one evaluation's
+findings and its `evaluated` summary) and stores them in one append when the block ends, also when it
+raises (issue 13: in Azure each record is an append-blob request, four per compliant event).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +38,16 @@ MAX_ALERTED_HEADS = 50  # heads named in one refusal alert (all are counted)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RecordBatch:
+    """Records gathered by `AuditTrail.together`, stored when its block ends."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, Mapping[str, Any]]] = []
+
+    def record(self, kind: str, **fields: Any) -> None:
+        self.entries.append((kind, fields))
 
 
 class AuditTrail:
@@ -72,7 +87,42 @@ class AuditTrail:
             raise ValueError("the audit clock must return timezone-aware datetimes")
         return now.astimezone(UTC)
 
-    def record(
+    def record(self, kind: str, **fields: Any) -> Mapping[str, Any]:
+        """Store one record and return it (with chain, seq, time, hash). Raises on any failure: a caller
+        about to make an ARM write must not make it when its intent could not be recorded. Fields as
+        `schema.build_record` takes them (cache_id, rule, severity, before, after, trigger, drift_actor,
+        request_id, outcome, detail; anything else goes into the record as is)."""
+        return self.record_all([(kind, fields)])[0]
+
+    @contextmanager
+    def together(self) -> Iterator[RecordBatch]:
+        """A batch whose records are stored in one append when the block ends (or raises). Only for blocks
+        that make no ARM or state write between their records: until the block ends, nothing is stored."""
+        batch = RecordBatch()
+        try:
+            yield batch
+        finally:
+            self.record_all(batch.entries)
+
+    def record_all(self, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Mapping[str, Any]]:
+        """Store (kind, fields) records in order, in one append where the sink allows; return them stored."""
+        if not entries:
+            return []
+        makes = [self._maker(kind, **fields) for kind, fields in entries]
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the audit trail is closed")
+            if self.signer is not None and self._writer_key is None:
+                self._writer_key = WriterKey(self.writer_id, self.signer, self._now())
+            stored = self.sink.append_all(makes)
+            self._written += len(stored)
+            if self._uncovered_since is None:
+                self._uncovered_since = parse_utc(stored[0][0]["time"])
+        for record, _ in stored:
+            _log(record)
+        return [MappingProxyType(record) for record, _ in stored]
+
+    def _maker(
         self,
         kind: str,
         *,
@@ -87,9 +137,8 @@ class AuditTrail:
         outcome: Mapping[str, Any] | None = None,
         detail: str | None = None,
         **extra: Any,
-    ) -> Mapping[str, Any]:
-        """Store one record and return it (with chain, seq, time, hash). Raises on any failure: a caller
-        about to make an ARM write must not make it when its intent could not be recorded."""
+    ) -> Callable[[ChainHead | None], dict[str, Any]]:
+        """The record's builder, called by the sink under its lock with the head it follows."""
 
         def make(head: ChainHead | None) -> dict[str, Any]:
             now = self._now()
@@ -120,17 +169,7 @@ class AuditTrail:
                 signer=self._writer_key,
             )
 
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the audit trail is closed")
-            if self.signer is not None and self._writer_key is None:
-                self._writer_key = WriterKey(self.writer_id, self.signer, self._now())
-            record, _ = self.sink.append(make)
-            self._written += 1
-            if self._uncovered_since is None:
-                self._uncovered_since = parse_utc(record["time"])
-        _log(record)
-        return MappingProxyType(record)
+        return make
 
     def checkpoint(self) -> Mapping[str, Any] | None:
         """Sign the heads of every chain visible in the sink; None when no signing key is configured."""

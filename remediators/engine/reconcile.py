@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -74,8 +75,14 @@ class Outcome(StrEnum):
     GAVE_UP = "gave-up"
 
 
+class RecordBatch(Protocol):
+    def record(self, kind: str, **fields: Any) -> None: ...
+
+
 class AuditSink(Protocol):
     def record(self, kind: str, **fields: Any) -> Mapping[str, Any]: ...
+
+    def together(self) -> AbstractContextManager[RecordBatch]: ...
 
 
 class Deferrer(Protocol):
@@ -487,22 +494,28 @@ class Engine:
     # ------------------------------------------------------------------------------------------ audit helpers
 
     def _record_findings(self, run: _Run, findings: Sequence[Finding]) -> None:
+        """One evaluation's records, stored together in one append (pure code between them: nothing is
+        acted on before they are stored, and the event is marked handled only after)."""
+        with self.audit.together() as batch:
+            self._gather_findings(batch, run, findings)
+
+    def _gather_findings(self, batch: RecordBatch, run: _Run, findings: Sequence[Finding]) -> None:
         cache = run.item.cache
         for input_name, error in sorted((run.snapshot.read_errors if run.snapshot else {}).items()):
             # Partial failure: this input stays unread, the rules that need it are `unknown`, the rest go on.
-            self.audit.record("alert", cache_id=cache.arm_id, trigger=_trigger(run.item),
+            batch.record("alert", cache_id=cache.arm_id, trigger=_trigger(run.item),
                               detail=f"could not read {input_name}: the rules that need it are unknown",
                               outcome={"status": "read-failed", "input": input_name, "error": error})
         for f in findings:
             if f.status is Status.EXEMPT and f.exemption is not None:
                 ex = f.exemption
-                self.audit.record("skipped-exempt", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
+                batch.record("skipped-exempt", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
                                   before=f.before, trigger=_trigger(run.item), detail=f.reason,
                                   exemption={"id": ex.id, "approver": ex.approver,
                                              "expires": ex.expires.isoformat(),
                                              "justification": ex.justification})
             elif f.status in (Status.NON_COMPLIANT, Status.UNKNOWN):
-                self.audit.record("detected", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
+                batch.record("detected", cache_id=cache.arm_id, rule=f.rule, severity=str(f.severity),
                                   before=f.before, after=f.after, trigger=_trigger(run.item),
                                   drift_actor=self._drift_actor(run, f), finding_status=str(f.status),
                                   effect=str(f.effect), detail=f.reason,
@@ -510,7 +523,7 @@ class Engine:
         # One summary per evaluation, so a clean cache is on record as assessed (the pack's inventory) and a
         # finding fixed by someone else closes; a cache with only `deferred` records stays "not assessed".
         snap = run.snapshot
-        self.audit.record("evaluated", cache_id=cache.arm_id, trigger=_trigger(run.item),
+        batch.record("evaluated", cache_id=cache.arm_id, trigger=_trigger(run.item),
                           statuses={f.rule: str(f.status) for f in findings},
                           location=snap.location if snap else None, sku=snap.sku_name if snap else None)
 

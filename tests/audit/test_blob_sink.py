@@ -248,3 +248,75 @@ def test_bst_to_gmt_keeps_one_utc_day_blob(blob_service: BlobServiceClient, cont
     names = [b.name for b in blob_service.get_container_client(containers[0]).list_blobs()]
     assert names == ["dst/2026-10-25/00000.jsonl"]
     assert verify(blob_service, containers)[0] == 0
+
+
+# ------------------------------------------------------------------------------------ records stored together
+
+
+def _blocks(service: BlobServiceClient, container: str) -> dict[str, int]:
+    client = service.get_container_client(container)
+    return {b.name: client.get_blob_client(b.name).get_blob_properties().append_blob_committed_block_count
+            for b in client.list_blobs()}
+
+
+def test_records_stored_together_are_one_append_block_of_one_chain(
+    blob_service: BlobServiceClient, containers: tuple[str, str], clock: Clock
+) -> None:
+    """Issue 13: one evaluation's records (here 3 findings and the summary) cost one append, not four."""
+    t = blob_trail(blob_service, containers, writer_id="batch", clock=clock)
+    t.record("alert", detail="before")
+    with t.together() as batch:
+        for rule in ("firewall", "tls", "entra"):
+            batch.record("detected", cache_id=CACHE, rule=rule, severity="high", detail=rule)
+        batch.record("evaluated", cache_id=CACHE, statuses={"firewall": "non-compliant"})
+        assert _blocks(blob_service, containers[0]) == {"batch/2026-03-02/00000.jsonl": 1}  # nothing yet
+    t.record("alert", detail="after")
+    assert _blocks(blob_service, containers[0]) == {"batch/2026-03-02/00000.jsonl": 3}
+    [chain] = chain_records(blob_service, containers[0]).values()
+    assert [r["seq"] for r in chain] == list(range(6))
+    assert [r["kind"] for r in chain] == ["alert", "detected", "detected", "detected", "evaluated", "alert"]
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(chain, chain[1:], strict=False))
+    assert verify(blob_service, containers)[0] == 0
+
+
+def test_records_stored_together_split_at_the_utc_day(blob_service: BlobServiceClient,
+                                                      containers: tuple[str, str]) -> None:
+    clock = Clock(datetime(2026, 3, 2, 23, 59, 58, tzinfo=UTC))
+    t = blob_trail(blob_service, containers, writer_id="midnight", clock=clock)
+    with t.together() as batch:
+        for i in range(4):
+            batch.record("alert", detail=str(i))
+    assert _blocks(blob_service, containers[0]) == {"midnight/2026-03-02/00000.jsonl": 1,
+                                                    "midnight/2026-03-03/00000.jsonl": 1}
+    assert verify(blob_service, containers)[0] == 0
+
+
+def test_records_gathered_in_a_block_that_raises_are_still_stored(
+    blob_service: BlobServiceClient, containers: tuple[str, str], clock: Clock
+) -> None:
+    t = blob_trail(blob_service, containers, writer_id="raises", clock=clock)
+    with pytest.raises(RuntimeError, match="the block failed"), t.together() as batch:
+        batch.record("detected", cache_id=CACHE, rule="tls", severity="high", detail="seen before the failure")
+        raise RuntimeError("the block failed")
+    [chain] = chain_records(blob_service, containers[0]).values()
+    assert [r["detail"] for r in chain] == ["seen before the failure"]
+
+
+@pytest.mark.parametrize("mode", ["lost", "not-sent"])
+def test_an_ambiguous_append_of_records_stored_together_is_neither_duplicated_nor_lost(
+    azurite: Azurite, containers: tuple[str, str], clock: Clock, mode: str
+) -> None:
+    """The block of several records is what the append-position check reads back: all there, or none."""
+    transport = FlakyTransport(fail_on_append=2, mode=mode)
+    retry = LinearRetry(backoff=0, random_jitter_range=0, retry_total=0)
+    service = BlobServiceClient.from_connection_string(azurite.connection_string, transport=transport,
+                                                       retry_policy=retry)
+    t = blob_trail(service, containers, clock=clock, writer_id="flaky-batch")
+    t.record("alert", detail="first")
+    with t.together() as batch:
+        for i in range(3):
+            batch.record("alert", detail=f"together {i}")
+    t.record("alert", detail="last")
+    [chain] = chain_records(service, containers[0]).values()
+    assert [r["detail"] for r in chain] == ["first", "together 0", "together 1", "together 2", "last"]
+    assert verify(service, containers)[0] == 0

@@ -134,3 +134,27 @@ def test_checkpoint_if_due_waits_for_the_interval(tmp_path: Path, clock: Clock, 
     assert doc is not None and doc["payload"]["chains"][0]["seq"] == 0
     assert t.checkpoint_if_due() is None  # covered now
     assert trail(path, clock).checkpoint() is None  # no key, no checkpoint
+
+
+def test_records_stored_together_are_one_write_that_continues_the_chain(
+        tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One write and one fsync for a batch; another writer of the same file in between is chained after it."""
+    import os as os_module
+
+    from remediators.audit import file_sink
+
+    path = tmp_path / "audit.jsonl"
+    t, other = trail(path, clock, writer="cli-1"), trail(path, clock, writer="cli-2")
+    t.record("alert", detail="first")
+    writes: list[int] = []
+    real_write = os_module.write
+    monkeypatch.setattr(file_sink.os, "write", lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+    with t.together() as batch:
+        batch.record("detected", cache_id=CACHE, rule="tls-min-version", severity="high", detail="a")
+        batch.record("evaluated", cache_id=CACHE, statuses={"tls-min-version": "non-compliant"})
+    assert len(writes) == 1
+    other.record("alert", detail="from the other writer")
+    records = stored(path)
+    assert [r["kind"] for r in records] == ["alert", "detected", "evaluated", "alert"]
+    assert [r["seq"] for r in records] == [0, 1, 2, 3]
+    assert verify_out(path)[0] == 0

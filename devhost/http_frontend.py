@@ -132,6 +132,9 @@ def _handler_class(frontend: HttpFrontend, max_body: int) -> type[BaseHTTPReques
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "redis-warden-devhost"
+        # Headers and body go out in two writes; with Nagle on, the second waits for the client's delayed ACK
+        # (about 40 ms on Linux) on every kept-alive request. ARM does not stall like that.
+        disable_nagle_algorithm = True
 
         def _handle(self) -> None:
             try:

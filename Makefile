@@ -48,12 +48,16 @@ demo: deps
 # every test during which the emulator answered a write with an operation runs again with the spec's other
 # answer (200 + Updating). The first pass lists those tests (emulator/lro_census.py, tests/conftest.py).
 LRO_TESTS := .pytest-lro-tests
+# Both passes run on pytest-xdist workers, each with its own Azurite, emulators and redis-server on free ports
+# (tests/conftest.py merges the workers' LRO lists). Most tests wait on those servers, so four workers keep
+# two cores busy where one process left them idle (17-20 min in one process on a 2-core machine).
+TEST_WORKERS ?= 4
 test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(CHECKOV_VENV)/bin/checkov --directory infra --skip-download --compact --quiet
 	rm -f $(LRO_TESTS)
-	WARDEN_TEST_LRO_RECORD=$(LRO_TESTS) $(PY) -m pytest
-	WARDEN_TEST_LRO_SHAPE=updating WARDEN_TEST_LRO_ONLY=$(LRO_TESTS) $(PY) -m pytest
+	WARDEN_TEST_LRO_RECORD=$(LRO_TESTS) $(PY) -m pytest -n $(TEST_WORKERS)
+	WARDEN_TEST_LRO_SHAPE=updating WARDEN_TEST_LRO_ONLY=$(LRO_TESTS) $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: deps
 	$(VENV)/bin/ruff check .

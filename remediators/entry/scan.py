@@ -139,6 +139,12 @@ class ListingFailed(Exception):
         self.scope = scope
         self.failed = dict(failed)
 
+    @property
+    def scope_not_found(self) -> bool:
+        """ARM said every listing's scope does not exist (404: ResourceGroupNotFound, SubscriptionNotFound):
+        the request named a scope that is not there, not a failure of ours or of ARM's."""
+        return bool(self.failed) and all(exc.kind == "gone" for exc in self.failed.values())
+
     def public(self) -> dict[str, Any]:
         """What a caller over HTTP is told: what failed, in words, with ARM's status and code, but not ARM's
         message (it may quote a hostile host, our endpoint or anything a crafted answer held)."""

@@ -179,8 +179,9 @@ def _record_refusal(rt: Runtime | None, body: bytes, refusal: Refusal, caller: s
 def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> tuple[int, dict[str, Any]]:
     """`POST /api/scans {"scope": "<ARM id>", "dryRun": true}` -> 202 {"scanId", "cacheCount"}. The scope may
     be a management group id: its caches in WARDEN_SUBSCRIPTIONS, listed with Azure Resource Graph. A refused
-    request is audited (`ignored-event`); a scope whose listing ARM cut or refused answers 502 with what failed
-    (`ListingFailed.public`), audited by the same code as the nightly timer's."""
+    request is audited (`ignored-event`); a scope ARM says does not exist answers 404, one whose listing ARM
+    cut or refused answers 502, both with what failed (`ListingFailed.public`), audited by the same code as the
+    nightly timer's."""
     parsed = parse_scan_request(body)
     if isinstance(parsed, Refusal):
         _record_refusal(rt, body, parsed, caller)
@@ -199,6 +200,8 @@ def post_scan(body: bytes, *, caller: str | None, rt: Runtime | None = None) -> 
         return 403, {"error": str(exc)}
     except ListingFailed as exc:  # already audited, as the timer's and the CLI's are
         log.warning("scan of %s not started: %s", scope.arm_id, exc)
+        if exc.scope_not_found:  # a scope that does not exist is the request's fault: 404, not our 502
+            return 404, {**exc.public(), "error": f"{scope.arm_id} was not found in ARM, so no scan was started"}
         return 502, exc.public()
     sources = rt.engine.dry_run.requested(dry_run, "http-request")
     return 202, {"scanId": scan_id, "cacheCount": count, "dryRun": bool(sources), "dryRunSources": list(sources)}

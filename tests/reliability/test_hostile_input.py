@@ -70,7 +70,15 @@ json_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
 ))
 def test_fuzzed_scan_requests_get_a_clear_4xx_never_a_5xx(stack: HostStack, body: bytes) -> None:
     resp = _post(stack, body)
-    _assert_clear_refusal(resp, {400, 403, 413})
+    _assert_clear_refusal(resp, {400, 403, 404, 413})
+
+
+def test_a_scan_of_a_resource_group_that_does_not_exist_is_a_clear_404(stack: HostStack) -> None:
+    """Found by the fuzz test above: a well-formed scope naming no resource group ARM knows answered 502,
+    as if ARM or we had failed. ARM's 404 ResourceGroupNotFound is the request's fault."""
+    resp = _post(stack, json.dumps({"scope": f"/subscriptions/{SUB}/resourceGroups/r"}).encode())
+    _assert_clear_refusal(resp, {404})
+    assert "was not found" in resp.json()["error"]
 
 
 @settings(max_examples=40, deadline=None)

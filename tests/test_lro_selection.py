@@ -36,6 +36,14 @@ def _pytest(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
                            "-q", str(project)], cwd=project, env=environ, capture_output=True, text=True, timeout=120)
 
 
+def _second_pass(tmp_path: Path, listed: str) -> subprocess.CompletedProcess[str]:
+    """The second pass over a fresh project, selecting from a list file holding `listed`."""
+    project = _project(tmp_path)
+    path = tmp_path / "lro-tests"
+    path.write_text(listed)
+    return _pytest(project, WARDEN_TEST_LRO_ONLY=str(path))
+
+
 def test_the_first_pass_merges_every_workers_tests_into_one_list(tmp_path: Path) -> None:
     project = _project(tmp_path)
     record = tmp_path / "lro-tests"
@@ -47,29 +55,20 @@ def test_the_first_pass_merges_every_workers_tests_into_one_list(tmp_path: Path)
 
 
 def test_the_second_pass_runs_exactly_the_listed_tests(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    listed = tmp_path / "lro-tests"
-    listed.write_text("test_one.py::test_one_a_shaped\ntest_two.py::test_two_b_shaped\n")
-    done = _pytest(project, WARDEN_TEST_LRO_ONLY=str(listed))
+    done = _second_pass(tmp_path, "test_one.py::test_one_a_shaped\ntest_two.py::test_two_b_shaped\n")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("2 passed")  # workers deselect; the controller counts none
 
 
 def test_an_empty_or_missing_list_is_refused_not_run_as_nothing(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    empty = tmp_path / "lro-tests"
-    empty.write_text("\n")
-    done = _pytest(project, WARDEN_TEST_LRO_ONLY=str(empty))
+    done = _second_pass(tmp_path, "\n")
     assert done.returncode == 4 and "lists no test" in done.stderr, done.stdout + done.stderr
-    done = _pytest(project, WARDEN_TEST_LRO_ONLY=str(tmp_path / "absent"))
+    done = _pytest(tmp_path / "project", WARDEN_TEST_LRO_ONLY=str(tmp_path / "absent"))
     assert done.returncode == 4 and "run the first pass" in done.stderr, done.stdout + done.stderr
 
 
 def test_a_stale_list_is_refused(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    stale = tmp_path / "lro-tests"
-    stale.write_text("test_one.py::test_one_a_shaped\ntest_two.py::test_renamed_since\n")
-    done = _pytest(project, WARDEN_TEST_LRO_ONLY=str(stale))
+    done = _second_pass(tmp_path, "test_one.py::test_one_a_shaped\ntest_two.py::test_renamed_since\n")
     assert done.returncode == 4, done.stdout + done.stderr
     assert "lists tests that were not collected: ['test_two.py::test_renamed_since']" in done.stdout + done.stderr
     assert "passed" not in done.stdout

@@ -165,6 +165,7 @@ class BlobSink:
             head = self._resume()
             out: list[tuple[dict[str, Any], ChainHead]] = []
             block: list[tuple[dict[str, Any], bytes]] = []
+            block_bytes = 0
             for make in makes:
                 record = make(head)
                 if record["chain"] != self.writer_id:
@@ -174,10 +175,11 @@ class BlobSink:
                 if len(data) > MAX_RECORD_BYTES:
                     raise AuditSinkError(f"audit record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
                 if block and (record["time"][:10] != block[0][0]["time"][:10]
-                              or sum(len(d) for _, d in block) + len(data) > MAX_APPEND_BYTES):
+                              or block_bytes + len(data) > MAX_APPEND_BYTES):
                     out += self._append_block(block)
-                    block = []
+                    block, block_bytes = [], 0
                 block.append((record, data))
+                block_bytes += len(data)
                 head = ChainHead(record["chain"], record["seq"], record["hash"], record["time"], "")
             out += self._append_block(block)
             return out

@@ -239,10 +239,14 @@ class Engine:
             if event_id is not None and fresh.handled(event_id):
                 return ReconcileResult(Outcome.IGNORED, cache, detail=DUPLICATE)
             if fresh.etag != row.etag or run.snapshot is None:
+                # The data-plane key sample does not depend on ARM writes: kept rather than taken again.
                 run = _Run(item, last_seen=fresh.last_seen, pending=fresh.pending, correlation_id=correlation,
-                           event_id=None if item.dry_run else event_id, recorded=run.recorded)
+                           event_id=None if item.dry_run else event_id, recorded=run.recorded,
+                           key_expiry=run.key_expiry)
             else:
-                run.reuse = True  # no write of ours since the unleased read: its snapshot stands
+                # No write of ours since the unleased read: its snapshot stands. A scan's listed body is not
+                # judged again (it would only ask for the GET): the pass GETs it, child lists carried.
+                run.reuse = not run.snapshot.from_listing
             self.safety.resume(cache, _trigger(item), fresh.intent)  # a write left open by a worker that died
             passes = 0
             while passes < MAX_PASSES:
